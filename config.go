@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/bff-project/bff/keys"
+	"github.com/bff-project/bff/oauth"
+	"github.com/bff-project/bff/proxy"
+	"github.com/bff-project/bff/server"
+)
+
+// fileConfig is the YAML file (see README "Configuration"). Every scalar and
+// list-of-strings field can be set from the environment as BFF_ + its upper-
+// snake path (oidc.client_secret -> BFF_OIDC_CLIENT_SECRET); lists are comma
+// separated. Routes are set in the file only.
+type fileConfig struct {
+	Listen         string   `yaml:"listen"`
+	PublicURL      string   `yaml:"public_url"`
+	AuthPrefix     string   `yaml:"auth_prefix"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	OIDC           struct {
+		Issuer                string            `yaml:"issuer"`
+		ClientID              string            `yaml:"client_id"`
+		ClientSecret          string            `yaml:"client_secret"`
+		ClientSecretFile      string            `yaml:"client_secret_file"`
+		AuthMethod            string            `yaml:"auth_method"`
+		Scopes                []string          `yaml:"scopes"`
+		AuthParams            map[string]string `yaml:"auth_params"`
+		PostLogoutRedirectURL string            `yaml:"post_logout_redirect_url"`
+	} `yaml:"oidc"`
+	Session struct {
+		CookieName     string   `yaml:"cookie_name"`
+		Lifetime       duration `yaml:"lifetime"`
+		SameSite       string   `yaml:"same_site"`
+		RefreshMargin  duration `yaml:"refresh_margin"`
+		SuccessorGrace duration `yaml:"successor_grace"`
+	} `yaml:"session"`
+	Keys struct {
+		Secrets     []string `yaml:"secrets"`
+		SecretsFile string   `yaml:"secrets_file"`
+		Rotation    duration `yaml:"rotation"`
+	} `yaml:"keys"`
+	Revocation struct {
+		SnapshotFile string `yaml:"snapshot_file"`
+	} `yaml:"revocation"`
+	Routes []struct {
+		Path        string `yaml:"path"`
+		Upstream    string `yaml:"upstream"`
+		Token       string `yaml:"token"`
+		StripPrefix bool   `yaml:"strip_prefix"`
+	} `yaml:"routes"`
+	Log struct {
+		Format string `yaml:"format"` // json (default) or text
+		Level  string `yaml:"level"`  // debug, info (default), warn, error
+	} `yaml:"log"`
+}
+
+// duration is a time.Duration written in Go syntax ("90s", "8h").
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	return d.set(n.Value)
+}
+
+func (d *duration) set(s string) error {
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a duration like 90s or 8h", s)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// configError names the field that is wrong, never its value when secret.
+type configError struct {
+	field string
+	msg   string
+}
+
+func (e *configError) Error() string { return "config: " + e.field + ": " + e.msg }
+
+// loadConfig reads path (may be empty: environment only), then applies the
+// environment.
+func loadConfig(path string, getenv func(string) string) (*fileConfig, error) {
+	fc := new(fileConfig)
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(fc); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config: %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(fc).Elem(), "BFF", getenv); err != nil {
+		return nil, err
+	}
+	return fc, nil
+}
+
+// applyEnv overlays BFF_<PATH> variables onto the struct's scalar and
+// []string fields, recursively.
+func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f, fv := t.Field(i), v.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		if fv.Kind() == reflect.Struct {
+			if err := applyEnv(fv, name, getenv); err != nil {
+				return err
+			}
+			continue
+		}
+		val := getenv(name)
+		if val == "" {
+			continue
+		}
+		field := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "BFF_"), "_", "."))
+		switch p := fv.Addr().Interface().(type) {
+		case *string:
+			*p = val
+		case *bool:
+			b, err := strconv.ParseBool(val)
+			if err != nil {
+				return &configError{name, "must be true or false"}
+			}
+			*p = b
+		case *duration:
+			if err := p.set(val); err != nil {
+				return &configError{name, err.Error()}
+			}
+		case *[]string:
+			var items []string
+			for s := range strings.SplitSeq(val, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					items = append(items, s)
+				}
+			}
+			*p = items
+		default:
+			return &configError{field, "cannot be set from the environment"}
+		}
+	}
+	return nil
+}
+
+// serverConfig validates fc and turns it into a server.Config. Every error
+// names the field.
+func (fc *fileConfig) serverConfig() (server.Config, error) {
+	var sc server.Config
+	if fc.Listen == "" {
+		fc.Listen = "127.0.0.1:8080"
+	}
+	if fc.PublicURL == "" {
+		return sc, &configError{"public_url", "required (the origin the browser sees, e.g. https://app.example.com)"}
+	}
+	if u, err := url.Parse(fc.PublicURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return sc, &configError{"public_url", "must be an absolute http(s) origin"}
+	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return sc, &configError{"public_url", "must be https (browsers refuse Secure cookies over http except on localhost)"}
+	}
+	sc.PublicURL = fc.PublicURL
+	sc.Prefix = fc.AuthPrefix
+	for _, p := range fc.TrustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, err2 := netip.ParseAddr(p)
+			if err2 != nil {
+				return sc, &configError{"trusted_proxies", fmt.Sprintf("%q is not an IP address or CIDR prefix", p)}
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		sc.TrustedProxies = append(sc.TrustedProxies, pfx.Masked())
+	}
+
+	o := fc.OIDC
+	if o.Issuer == "" {
+		return sc, &configError{"oidc.issuer", "required"}
+	}
+	if o.ClientID == "" {
+		return sc, &configError{"oidc.client_id", "required"}
+	}
+	secret := o.ClientSecret
+	if o.ClientSecretFile != "" {
+		if secret != "" {
+			return sc, &configError{"oidc.client_secret_file", "set either client_secret or client_secret_file, not both"}
+		}
+		b, err := os.ReadFile(o.ClientSecretFile)
+		if err != nil {
+			return sc, &configError{"oidc.client_secret_file", err.Error()}
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if secret == "" {
+		return sc, &configError{"oidc.client_secret", "required (or client_secret_file, or BFF_OIDC_CLIENT_SECRET)"}
+	}
+	sc.OIDC = oauth.Config{
+		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, AuthMethod: o.AuthMethod,
+		Scopes: o.Scopes, AuthParams: o.AuthParams, PostLogoutRedirectURL: o.PostLogoutRedirectURL,
+	}
+	if _, err := oauth.New(oauth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: "https://x/", Scopes: o.Scopes, AuthMethod: o.AuthMethod, AuthParams: o.AuthParams}); err != nil {
+		return sc, &configError{"oidc", strings.TrimPrefix(err.Error(), "oauth: ")}
+	}
+
+	s := fc.Session
+	sc.CookieName = s.CookieName
+	if s.CookieName != "" && !strings.HasPrefix(s.CookieName, "__Host-") {
+		return sc, &configError{"session.cookie_name", "must start with __Host- (host-only, Secure, Path=/)"}
+	}
+	sc.Lifetime = time.Duration(s.Lifetime)
+	sc.RefreshMargin = time.Duration(s.RefreshMargin)
+	sc.SuccessorGrace = time.Duration(s.SuccessorGrace)
+	switch strings.ToLower(s.SameSite) {
+	case "", "lax":
+		sc.SameSite = http.SameSiteLaxMode
+	case "strict":
+		sc.SameSite = http.SameSiteStrictMode
+	default:
+		return sc, &configError{"session.same_site", "must be lax or strict"}
+	}
+
+	k := fc.Keys
+	var secrets [][]byte
+	for i, v := range k.Secrets {
+		b, err := keys.ParseSecret(v)
+		if err != nil {
+			return sc, &configError{fmt.Sprintf("keys.secrets[%d]", i), strings.TrimPrefix(err.Error(), "keys: ")}
+		}
+		secrets = append(secrets, b)
+	}
+	if k.SecretsFile != "" {
+		b, err := os.ReadFile(k.SecretsFile)
+		if err != nil {
+			return sc, &configError{"keys.secrets_file", err.Error()}
+		}
+		more, err := keys.ParseSecrets(string(b))
+		if err != nil {
+			return sc, &configError{"keys.secrets_file", strings.TrimPrefix(err.Error(), "keys: ")}
+		}
+		secrets = append(secrets, more...)
+	}
+	if len(secrets) == 0 {
+		return sc, &configError{"keys.secrets", "at least one master secret is required (bff keygen makes one; pass it as BFF_KEYS_SECRETS or keys.secrets_file)"}
+	}
+	sc.Secrets = secrets
+	sc.Rotation = time.Duration(k.Rotation)
+	sc.SnapshotFile = fc.Revocation.SnapshotFile
+
+	for i, r := range fc.Routes {
+		field := fmt.Sprintf("routes[%d]", i)
+		u, err := url.Parse(r.Upstream)
+		if err != nil {
+			return sc, &configError{field + ".upstream", "not a URL"}
+		}
+		rt := proxy.Route{Path: r.Path, Upstream: u, Token: proxy.TokenMode(r.Token), StripPrefix: r.StripPrefix}
+		sc.Routes = append(sc.Routes, rt)
+	}
+	return sc, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}

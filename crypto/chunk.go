@@ -1,0 +1,277 @@
+package crypto
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// ErrNoCookie is returned by Chunker.Read when the request carries no chunk
+// at all.
+var ErrNoCookie = errors.New("crypto: no cookie")
+
+// Chunker defaults.
+const (
+	DefaultMaxCookieSize = 4000
+	DefaultMaxChunks     = 4
+	// maxChunksLimit caps MaxChunks so an index has at most two digits.
+	maxChunksLimit = 100
+)
+
+// ChunkConfig configures a Chunker.
+type ChunkConfig struct {
+	// Name is the base cookie name, e.g. "__Host-Http-bff"; chunks are
+	// Name+".0", Name+".1", ... Required; cookie token characters only.
+	Name string
+	// MaxCookieSize is the most bytes one Set-Cookie value may hold: name,
+	// value and attributes together. Zero means 4000 (Safari's limit is 4093).
+	MaxCookieSize int
+	// MaxChunks is the most chunks written or read. Zero means 4.
+	MaxChunks int
+	// SameSite is the cookies' SameSite attribute: Lax, Strict or None. Zero
+	// means Lax.
+	SameSite http.SameSite
+	// MaxAge is the cookies' Max-Age in seconds. Zero writes browser-session
+	// cookies (no Max-Age).
+	MaxAge int
+}
+
+// Chunker writes a value as one or more cookies and reads it back. Cookies are
+// always HttpOnly, Secure, Path=/ and host-only (no Domain), as the __Host-
+// prefix requires. It is safe for concurrent use.
+type Chunker struct {
+	name      string
+	prefix    string // name + "."
+	maxSize   int
+	maxChunks int
+	attrs     string // "; Path=/; ..." appended to every chunk
+	delAttrs  string // attributes of a deletion
+	capacity  int    // most value bytes that fit in maxChunks chunks
+}
+
+// NewChunker validates cfg and returns a Chunker.
+func NewChunker(cfg ChunkConfig) (*Chunker, error) {
+	if cfg.Name == "" || !isToken(cfg.Name) {
+		return nil, errors.New("crypto: cookie name is empty or has characters not allowed in a cookie name")
+	}
+	c := &Chunker{
+		name:      cfg.Name,
+		prefix:    cfg.Name + ".",
+		maxSize:   cfg.MaxCookieSize,
+		maxChunks: cfg.MaxChunks,
+	}
+	if c.maxSize == 0 {
+		c.maxSize = DefaultMaxCookieSize
+	}
+	if c.maxChunks == 0 {
+		c.maxChunks = DefaultMaxChunks
+	}
+	if c.maxChunks < 1 || c.maxChunks > maxChunksLimit {
+		return nil, fmt.Errorf("crypto: max chunks %d out of range 1..%d", cfg.MaxChunks, maxChunksLimit)
+	}
+	var sameSite string
+	switch cfg.SameSite {
+	case 0, http.SameSiteLaxMode:
+		sameSite = "Lax"
+	case http.SameSiteStrictMode:
+		sameSite = "Strict"
+	case http.SameSiteNoneMode:
+		sameSite = "None"
+	default:
+		return nil, errors.New("crypto: SameSite must be Lax, Strict or None")
+	}
+	if cfg.MaxAge < 0 {
+		return nil, errors.New("crypto: max age must not be negative")
+	}
+	maxAge := ""
+	if cfg.MaxAge > 0 {
+		maxAge = "; Max-Age=" + strconv.Itoa(cfg.MaxAge)
+	}
+	c.attrs = "; Path=/" + maxAge + "; HttpOnly; Secure; SameSite=" + sameSite
+	c.delAttrs = "; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=" + sameSite
+	for i := 0; i < c.maxChunks; i++ {
+		room := c.room(i)
+		if room < 1 {
+			return nil, fmt.Errorf("crypto: max cookie size %d leaves no room for a value", c.maxSize)
+		}
+		c.capacity += room
+	}
+	return c, nil
+}
+
+// room is how many value bytes chunk i can hold.
+func (c *Chunker) room(i int) int {
+	return c.maxSize - len(c.chunkName(i)) - len("=") - len(c.attrs)
+}
+
+func (c *Chunker) chunkName(i int) string { return c.prefix + strconv.Itoa(i) }
+
+// Write sets the cookies NAME.0 .. NAME.n-1 holding value, and deletes every
+// chunk NAME.k with k >= n that r carries, so a value that shrank leaves no
+// stale chunk behind. A value that does not fit in MaxChunks chunks gives a
+// *TooLargeError (errors.Is ErrTooLarge) and writes nothing. value must be
+// non-empty and made of cookie value characters (a compact JWE is).
+func (c *Chunker) Write(h http.Header, r *http.Request, value string) error {
+	if value == "" {
+		return errors.New("crypto: empty cookie value")
+	}
+	if len(value) > c.capacity {
+		return &TooLargeError{Size: len(value), Limit: c.capacity}
+	}
+	for i := 0; i < len(value); i++ {
+		if !isCookieOctet(value[i]) {
+			return errors.New("crypto: cookie value has characters not allowed in a cookie")
+		}
+	}
+	n := 0
+	for rest := value; rest != ""; n++ {
+		size := min(len(rest), c.room(n))
+		h.Add("Set-Cookie", c.chunkName(n)+"="+rest[:size]+c.attrs)
+		rest = rest[size:]
+	}
+	for _, name := range c.present(r) {
+		if i, ok := c.index(name); !ok || i >= n {
+			h.Add("Set-Cookie", name+"="+c.delAttrs)
+		}
+	}
+	return nil
+}
+
+// Read joins the chunks r carries. It returns ErrNoCookie when there is none,
+// and ErrInvalid for a gap, a duplicate, an index that is not canonical or not
+// below MaxChunks, an empty chunk, a chunk over the size limit or a character
+// not allowed in a cookie value.
+func (c *Chunker) Read(r *http.Request) (string, error) {
+	var parts [maxChunksLimit]string
+	var seen [maxChunksLimit]bool
+	n, total := 0, 0
+	for _, ck := range r.Cookies() {
+		if !strings.HasPrefix(ck.Name, c.prefix) {
+			continue
+		}
+		i, ok := c.index(ck.Name)
+		if !ok || seen[i] || ck.Value == "" || len(ck.Value) > c.room(i) || ck.Quoted {
+			return "", ErrInvalid
+		}
+		for j := 0; j < len(ck.Value); j++ {
+			if !isCookieOctet(ck.Value[j]) {
+				return "", ErrInvalid
+			}
+		}
+		seen[i], parts[i] = true, ck.Value
+		n++
+		total += len(ck.Value)
+	}
+	if n == 0 {
+		return "", ErrNoCookie
+	}
+	for i := 0; i < n; i++ {
+		if !seen[i] {
+			return "", ErrInvalid
+		}
+	}
+	var b strings.Builder
+	b.Grow(total)
+	for _, p := range parts[:n] {
+		b.WriteString(p)
+	}
+	return b.String(), nil
+}
+
+// Clear deletes NAME.0 and every cookie named NAME.<anything> that r carries.
+func (c *Chunker) Clear(h http.Header, r *http.Request) {
+	first := c.chunkName(0)
+	h.Add("Set-Cookie", first+"="+c.delAttrs)
+	for _, name := range c.present(r) {
+		if name != first {
+			h.Add("Set-Cookie", name+"="+c.delAttrs)
+		}
+	}
+}
+
+// Names returns the names of the cookies in r that belong to this chunker,
+// NAME.<anything>, each once, so a proxy can strip them before forwarding.
+func (c *Chunker) Names(r *http.Request) []string { return c.present(r) }
+
+// present lists, once each and in order, the names in r that start with
+// NAME + ".", well-formed chunk names or not.
+func (c *Chunker) present(r *http.Request) []string {
+	if r == nil {
+		return nil
+	}
+	var names []string
+	for _, ck := range r.Cookies() {
+		if !strings.HasPrefix(ck.Name, c.prefix) {
+			continue
+		}
+		dup := false
+		for _, n := range names {
+			if n == ck.Name {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			names = append(names, ck.Name)
+		}
+	}
+	return names
+}
+
+// index parses the chunk index of name, which starts with c.prefix. It must
+// be canonical decimal and below MaxChunks.
+func (c *Chunker) index(name string) (int, bool) {
+	i, ok := parseIndex(name[len(c.prefix):])
+	if !ok || i >= c.maxChunks {
+		return 0, false
+	}
+	return i, true
+}
+
+// parseIndex parses a canonical chunk index: "0" or a decimal without a sign
+// or leading zero, at most three digits.
+func parseIndex(s string) (int, bool) {
+	if len(s) == 0 || len(s) > 3 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
+}
+
+// IsChunkName reports whether name is a chunk of the base name: base + "." +
+// a canonical index. "__Host-Http-bff-login.ab12" is not a chunk of
+// "__Host-Http-bff".
+func IsChunkName(base, name string) bool {
+	rest, ok := strings.CutPrefix(name, base+".")
+	if !ok || base == "" {
+		return false
+	}
+	_, ok = parseIndex(rest)
+	return ok
+}
+
+// isToken reports whether s is an RFC 7230 token, the characters allowed in
+// a cookie name.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// isCookieOctet reports whether b is an RFC 6265 cookie-octet.
+func isCookieOctet(b byte) bool {
+	return b == 0x21 || 0x23 <= b && b <= 0x2b || 0x2d <= b && b <= 0x3a ||
+		0x3c <= b && b <= 0x5b || 0x5d <= b && b <= 0x7e
+}

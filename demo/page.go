@@ -1,0 +1,44 @@
+package demo
+
+import (
+	"bytes"
+	"embed"
+	"net/http"
+	"time"
+)
+
+//go:embed page/index.html page/app.js page/app.css
+var pageFiles embed.FS
+
+// pageCSP is set on the page when the server in front has not set one: the
+// page, its script and its style all load from 'self', nothing inline.
+const pageCSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+
+// Page returns the sample single-page app, meant to be served by the BFF at
+// "/": GET / (HTML), /app.js and /app.css. Any other path is 404. Script and
+// style are separate files so the page works under `default-src 'self'`.
+func Page() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", pageFile("page/index.html", "text/html; charset=utf-8"))
+	mux.Handle("GET /index.html", pageFile("page/index.html", "text/html; charset=utf-8"))
+	mux.Handle("GET /app.js", pageFile("page/app.js", "text/javascript; charset=utf-8"))
+	mux.Handle("GET /app.css", pageFile("page/app.css", "text/css; charset=utf-8"))
+	return mux
+}
+
+func pageFile(name, contentType string) http.Handler {
+	data, err := pageFiles.ReadFile(name)
+	if err != nil {
+		panic("demo: missing embedded " + name) // the embed directive above lists it
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Content-Type-Options", "nosniff")
+		if contentType == "text/html; charset=utf-8" && h.Get("Content-Security-Policy") == "" {
+			h.Set("Content-Security-Policy", pageCSP)
+		}
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
+	})
+}

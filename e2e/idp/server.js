@@ -1,0 +1,260 @@
+// Test-only OpenID provider for the BFF end-to-end tests.
+//
+// It runs the real, maintained `oidc-provider` library (pinned in package.json)
+// on 127.0.0.1 with one confidential client configured from the environment,
+// and adds two test-only endpoints:
+//
+//   GET  /__test/stats  JSON counters (token calls by grant_type, successful
+//                       refreshes, revocations, introspections)
+//   POST /__test/reset  zero the counters
+//
+// It prints exactly one line "READY <issuer>" on stdout once it listens; every
+// other message of the library goes to stderr. It is NOT a production
+// provider: keys are generated at start, storage is in memory, and the
+// development login form accepts any login with any password.
+//
+// Environment:
+//   PORT                       listen port (required)
+//   CLIENT_ID, CLIENT_SECRET   the client (default "bff" / "bff-secret")
+//   REDIRECT_URIS              comma-separated redirect URIs (required)
+//   POST_LOGOUT_REDIRECT_URIS  comma-separated, optional
+//   BACKCHANNEL_LOGOUT_URI     optional back-channel logout endpoint
+//   TOKEN_AUTH_METHOD          client_secret_basic (default) or client_secret_post
+//   ACCESS_TOKEN_TTL           seconds, default 60
+//   ROTATE_REFRESH             "true" (default) or "false"
+//   RESOURCE                   access-token audience, default "http://api.test"
+
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+
+// Keep stdout for the READY line only: the library prints notices with
+// console.info/console.log.
+console.info = console.error;
+console.log = console.error;
+
+const { default: Provider, errors } = await import('oidc-provider');
+
+const env = (name, dflt) => {
+  const v = process.env[name];
+  return v === undefined || v === '' ? dflt : v;
+};
+const list = (v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
+
+const port = Number.parseInt(env('PORT', ''), 10);
+if (!Number.isInteger(port) || port <= 0) {
+  console.error('idp: PORT must be set to a port number');
+  process.exit(2);
+}
+const redirectUris = list(env('REDIRECT_URIS', ''));
+if (redirectUris.length === 0) {
+  console.error('idp: REDIRECT_URIS must list at least one URI');
+  process.exit(2);
+}
+
+const clientId = env('CLIENT_ID', 'bff');
+const clientSecret = env('CLIENT_SECRET', 'bff-secret');
+const postLogoutRedirectUris = list(env('POST_LOGOUT_REDIRECT_URIS', ''));
+const backchannelLogoutUri = env('BACKCHANNEL_LOGOUT_URI', '');
+const tokenAuthMethod = env('TOKEN_AUTH_METHOD', 'client_secret_basic');
+const accessTokenTTL = Number.parseInt(env('ACCESS_TOKEN_TTL', '60'), 10);
+const rotateRefresh = env('ROTATE_REFRESH', 'true') !== 'false';
+const resource = env('RESOURCE', 'http://api.test');
+const scope = 'openid profile email offline_access';
+const issuer = `http://127.0.0.1:${port}`;
+
+if (!['client_secret_basic', 'client_secret_post'].includes(tokenAuthMethod)) {
+  console.error('idp: TOKEN_AUTH_METHOD must be client_secret_basic or client_secret_post');
+  process.exit(2);
+}
+
+// Fresh signing key per run, so no "development keys" in use.
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: `k-${randomBytes(4).toString('hex')}`, alg: 'RS256', use: 'sig' };
+
+const stats = {
+  token_calls: {}, // grant_type -> count of token-endpoint calls (success or not)
+  token_errors: {}, // grant_type -> count of failed token-endpoint calls
+  refresh_success: 0, // refresh_token grants that issued tokens
+  revocations: 0, // revocation calls that found and destroyed a token
+  revocation_calls: 0, // every revocation-endpoint call
+  introspections: 0, // every introspection-endpoint call
+  introspections_active: 0, // introspections answering active=true
+  grants_revoked: 0, // grants revoked (revocation, refresh-token reuse, logout)
+  end_sessions: 0, // RP-initiated logouts completed
+  backchannel_success: 0,
+  backchannel_error: 0,
+};
+const resetStats = () => {
+  stats.token_calls = {};
+  stats.token_errors = {};
+  for (const k of Object.keys(stats)) {
+    if (typeof stats[k] === 'number') stats[k] = 0;
+  }
+};
+
+const client = {
+  client_id: clientId,
+  client_secret: clientSecret,
+  redirect_uris: redirectUris,
+  post_logout_redirect_uris: postLogoutRedirectUris,
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  token_endpoint_auth_method: tokenAuthMethod,
+  scope,
+};
+if (backchannelLogoutUri) {
+  client.backchannel_logout_uri = backchannelLogoutUri;
+  client.backchannel_logout_session_required = true;
+}
+
+const configuration = {
+  clients: [client],
+  jwks: { keys: [signingKey] },
+  cookies: { keys: [randomBytes(32).toString('base64url')] },
+  scopes: scope.split(' '),
+  claims: {
+    openid: ['sub'],
+    profile: ['name', 'preferred_username'],
+    email: ['email', 'email_verified'],
+  },
+  conformIdTokenClaims: false,
+  // Explicit lifetimes (seconds); access tokens take ACCESS_TOKEN_TTL from
+  // the resource server below.
+  ttl: {
+    AccessToken: accessTokenTTL,
+    AuthorizationCode: 60,
+    IdToken: 3600,
+    RefreshToken: 14 * 24 * 3600,
+    Interaction: 3600,
+    Session: 14 * 24 * 3600,
+    Grant: 14 * 24 * 3600,
+  },
+  pkce: { required: () => true },
+  issueRefreshToken: async () => true,
+  rotateRefreshToken: () => rotateRefresh,
+  async findAccount(ctx, sub) {
+    return {
+      accountId: sub,
+      async claims() {
+        return {
+          sub,
+          name: `Test User ${sub}`,
+          email: `${sub}@example.test`,
+          email_verified: true,
+          preferred_username: sub,
+        };
+      },
+    };
+  },
+  features: {
+    devInteractions: { enabled: true },
+    // Only the client a token was issued to may revoke or introspect it.
+    revocation: {
+      enabled: true,
+      allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId,
+    },
+    introspection: {
+      enabled: true,
+      allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId,
+    },
+    rpInitiatedLogout: { enabled: true },
+    backchannelLogout: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async () => resource,
+      useGrantedResource: async () => true,
+      getResourceServerInfo: async (ctx, indicator) => {
+        if (indicator !== resource) throw new errors.InvalidTarget();
+        return {
+          scope,
+          audience: resource,
+          accessTokenFormat: 'jwt',
+          accessTokenTTL,
+          jwt: { sign: { alg: 'RS256' } },
+        };
+      },
+    },
+  },
+  // oidc-provider refuses to deliver back-channel logout tokens to
+  // special-use addresses (SSRF protection through an undici dispatcher it
+  // passes in options.dispatcher). Every test server is on loopback, so drop
+  // that dispatcher here. Test-only.
+  fetch: (url, options) => {
+    const { dispatcher, ...rest } = options;
+    return globalThis.fetch(url, rest);
+  },
+};
+
+const provider = new Provider(issuer, configuration);
+
+provider.on('grant.success', (ctx) => {
+  if (ctx.oidc?.params?.grant_type === 'refresh_token') stats.refresh_success += 1;
+});
+provider.on('grant.revoked', () => { stats.grants_revoked += 1; });
+provider.on('end_session.success', () => { stats.end_sessions += 1; });
+provider.on('backchannel.success', () => { stats.backchannel_success += 1; });
+provider.on('backchannel.error', (ctx, err) => {
+  stats.backchannel_error += 1;
+  console.error(`idp: back-channel logout delivery failed: ${err?.message}`);
+});
+provider.on('server_error', (ctx, err) => {
+  console.error('idp: server_error', err);
+});
+
+const json = (ctx, status, body) => {
+  ctx.status = status;
+  ctx.type = 'application/json';
+  ctx.set('cache-control', 'no-store');
+  ctx.body = JSON.stringify(body);
+};
+
+provider.use(async (ctx, next) => {
+  if (ctx.path === '/__test/stats' && ctx.method === 'GET') {
+    json(ctx, 200, stats);
+    return;
+  }
+  if (ctx.path === '/__test/reset' && ctx.method === 'POST') {
+    resetStats();
+    json(ctx, 200, stats);
+    return;
+  }
+
+  await next();
+
+  switch (ctx.path) {
+    case '/token': {
+      if (ctx.method !== 'POST') break;
+      const gt = ctx.oidc?.params?.grant_type || 'unknown';
+      stats.token_calls[gt] = (stats.token_calls[gt] || 0) + 1;
+      if (ctx.status >= 400) stats.token_errors[gt] = (stats.token_errors[gt] || 0) + 1;
+      break;
+    }
+    case '/token/revocation': {
+      if (ctx.method !== 'POST') break;
+      stats.revocation_calls += 1;
+      const e = ctx.oidc?.entities || {};
+      if (ctx.status === 200 && (e.RefreshToken || e.AccessToken)) stats.revocations += 1;
+      break;
+    }
+    case '/token/introspection': {
+      if (ctx.method !== 'POST') break;
+      stats.introspections += 1;
+      if (ctx.status === 200 && typeof ctx.body === 'object' && ctx.body?.active === true) {
+        stats.introspections_active += 1;
+      }
+      break;
+    }
+    default:
+  }
+});
+
+const server = provider.listen(port, '127.0.0.1', () => {
+  process.stdout.write(`READY ${issuer}\n`);
+});
+server.on('error', (err) => {
+  console.error(`idp: listen: ${err.message}`);
+  process.exit(1);
+});
+
+const stop = () => server.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

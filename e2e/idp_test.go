@@ -1,0 +1,281 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// IDPOptions configures one run of the test OpenID provider (idp/server.js).
+// The zero value plus RedirectURIs is a valid configuration.
+type IDPOptions struct {
+	// ClientID and ClientSecret of the one confidential client; defaults
+	// "bff" and a random-looking fixed test secret.
+	ClientID     string
+	ClientSecret string
+	// TokenAuthMethod is client_secret_basic (default) or client_secret_post.
+	TokenAuthMethod string
+	// RedirectURIs registered for the client; at least one.
+	RedirectURIs []string
+	// PostLogoutRedirectURIs registered for RP-initiated logout.
+	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI, when set, receives back-channel logout tokens.
+	BackchannelLogoutURI string
+	// AccessTTL is the access-token lifetime; zero means 60 s. Whole seconds.
+	AccessTTL time.Duration
+	// NoRotation turns refresh-token rotation off (it is on by default).
+	NoRotation bool
+	// Audience of the JWT access tokens; default "http://api.test".
+	Audience string
+}
+
+// DefaultAudience is the access-token audience the provider uses by default.
+const DefaultAudience = "http://api.test"
+
+// defaultClientSecret is the test client's secret. It is long and unusual so
+// that a search for it in logs cannot match anything by accident.
+const defaultClientSecret = "e2e-client-secret-9f3b2c71d4a84e6b"
+
+// IDP is a running test OpenID provider.
+type IDP struct {
+	opts   IDPOptions
+	issuer string
+	stderr *syncBuffer
+	client *http.Client
+}
+
+// IDPStats mirrors the JSON of GET /__test/stats.
+type IDPStats struct {
+	TokenCalls           map[string]int `json:"token_calls"`  // token-endpoint calls by grant_type
+	TokenErrors          map[string]int `json:"token_errors"` // failed token-endpoint calls by grant_type
+	RefreshSuccess       int            `json:"refresh_success"`
+	Revocations          int            `json:"revocations"` // revocation calls that destroyed a token
+	RevocationCalls      int            `json:"revocation_calls"`
+	Introspections       int            `json:"introspections"`
+	IntrospectionsActive int            `json:"introspections_active"`
+	GrantsRevoked        int            `json:"grants_revoked"`
+	EndSessions          int            `json:"end_sessions"`
+	BackchannelSuccess   int            `json:"backchannel_success"`
+	BackchannelError     int            `json:"backchannel_error"`
+}
+
+// startIDP runs `node server.js` on a free loopback port, waits for its
+// READY line and stops its process group when the test ends.
+func startIDP(t testing.TB, opts IDPOptions) *IDP {
+	t.Helper()
+	if opts.ClientID == "" {
+		opts.ClientID = "bff"
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = defaultClientSecret
+	}
+	if opts.TokenAuthMethod == "" {
+		opts.TokenAuthMethod = "client_secret_basic"
+	}
+	if opts.AccessTTL == 0 {
+		opts.AccessTTL = 60 * time.Second
+	}
+	if opts.Audience == "" {
+		opts.Audience = DefaultAudience
+	}
+	if len(opts.RedirectURIs) == 0 {
+		t.Fatal("e2e: startIDP needs at least one redirect URI")
+	}
+	port := freePort(t)
+
+	cmd := exec.Command("node", "server.js")
+	cmd.Dir = idpDir
+	cmd.Env = append(os.Environ(),
+		"PORT="+strconv.Itoa(port),
+		"CLIENT_ID="+opts.ClientID,
+		"CLIENT_SECRET="+opts.ClientSecret,
+		"TOKEN_AUTH_METHOD="+opts.TokenAuthMethod,
+		"REDIRECT_URIS="+strings.Join(opts.RedirectURIs, ","),
+		"POST_LOGOUT_REDIRECT_URIS="+strings.Join(opts.PostLogoutRedirectURIs, ","),
+		"BACKCHANNEL_LOGOUT_URI="+opts.BackchannelLogoutURI,
+		"ACCESS_TOKEN_TTL="+strconv.Itoa(int(opts.AccessTTL/time.Second)),
+		"ROTATE_REFRESH="+strconv.FormatBool(!opts.NoRotation),
+		"RESOURCE="+opts.Audience,
+	)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("e2e: idp stdout: %v", err)
+	}
+	p := startProcess(t, cmd, 3*time.Second)
+
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if issuer, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+				ready <- issuer
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout) // keep the pipe drained
+	}()
+
+	var issuer string
+	select {
+	case issuer = <-ready:
+	case <-p.done:
+		t.Fatalf("e2e: idp exited before READY (%v); stderr:\n%s", p.err, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("e2e: idp not READY after 20s; stderr:\n%s", stderr.String())
+	}
+	idp := &IDP{opts: opts, issuer: issuer, stderr: stderr, client: &http.Client{Timeout: 10 * time.Second}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("idp stderr:\n%s", stderr.String())
+		}
+	})
+	return idp
+}
+
+// Issuer is the provider's issuer URL, http://127.0.0.1:PORT.
+func (p *IDP) Issuer() string { return p.issuer }
+
+// ClientID and ClientSecret of the configured client.
+func (p *IDP) ClientID() string     { return p.opts.ClientID }
+func (p *IDP) ClientSecret() string { return p.opts.ClientSecret }
+
+// Endpoint URLs (oidc-provider's default routes).
+func (p *IDP) AuthURL() string          { return p.issuer + "/auth" }
+func (p *IDP) TokenURL() string         { return p.issuer + "/token" }
+func (p *IDP) EndSessionURL() string    { return p.issuer + "/session/end" }
+func (p *IDP) RevocationURL() string    { return p.issuer + "/token/revocation" }
+func (p *IDP) IntrospectionURL() string { return p.issuer + "/token/introspection" }
+
+// Stderr is everything the provider printed on stderr so far.
+func (p *IDP) Stderr() string { return p.stderr.String() }
+
+// Stats reads the provider's test counters.
+func (p *IDP) Stats(t testing.TB) IDPStats {
+	t.Helper()
+	resp, err := p.client.Get(p.issuer + "/__test/stats")
+	if err != nil {
+		t.Fatalf("e2e: idp stats: %v", err)
+	}
+	defer resp.Body.Close()
+	var s IDPStats
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("e2e: idp stats: status %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatalf("e2e: idp stats: %v", err)
+	}
+	return s
+}
+
+// Reset zeroes the provider's test counters.
+func (p *IDP) Reset(t testing.TB) {
+	t.Helper()
+	resp, err := p.client.Post(p.issuer+"/__test/reset", "application/json", nil)
+	if err != nil {
+		t.Fatalf("e2e: idp reset: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("e2e: idp reset: status %d", resp.StatusCode)
+	}
+}
+
+// clientPost posts form to the provider with the client's authentication.
+func (p *IDP) clientPost(endpoint string, form url.Values) (int, []byte, error) {
+	if p.opts.TokenAuthMethod == "client_secret_post" {
+		form.Set("client_id", p.opts.ClientID)
+		form.Set("client_secret", p.opts.ClientSecret)
+	}
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if p.opts.TokenAuthMethod != "client_secret_post" {
+		// RFC 6749 section 2.3.1: form-encode before base64.
+		req.SetBasicAuth(url.QueryEscape(p.opts.ClientID), url.QueryEscape(p.opts.ClientSecret))
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// Introspect asks the provider (RFC 7662) whether token is active.
+func (p *IDP) Introspect(t testing.TB, token string) bool {
+	t.Helper()
+	status, body, err := p.clientPost(p.IntrospectionURL(), url.Values{"token": {token}})
+	if err != nil {
+		t.Fatalf("e2e: introspect: %v", err)
+	}
+	if status != http.StatusOK {
+		t.Fatalf("e2e: introspect: status %d: %s", status, body)
+	}
+	var r struct {
+		Active bool `json:"active"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("e2e: introspect: %v", err)
+	}
+	return r.Active
+}
+
+// Revoke revokes token at the provider (RFC 7009).
+func (p *IDP) Revoke(t testing.TB, token string) {
+	t.Helper()
+	status, body, err := p.clientPost(p.RevocationURL(), url.Values{"token": {token}})
+	if err != nil {
+		t.Fatalf("e2e: revoke: %v", err)
+	}
+	if status != http.StatusOK {
+		t.Fatalf("e2e: revoke: status %d: %s", status, body)
+	}
+}
+
+// TokenError is an OAuth error answer from the token endpoint.
+type TokenError struct {
+	Status int
+	Code   string // the "error" member, e.g. invalid_grant
+}
+
+func (e *TokenError) Error() string {
+	return fmt.Sprintf("e2e: token endpoint: status %d, error %q", e.Status, e.Code)
+}
+
+// RefreshDirect makes one raw refresh_token grant with the client's
+// credentials and returns nil when the provider issued tokens. With rotation
+// on, a successful call consumes refreshToken, and replaying a consumed
+// token makes the provider revoke the whole grant (reuse detection): use it
+// to prove a token is dead, not to probe a live one.
+func (p *IDP) RefreshDirect(t testing.TB, refreshToken string) error {
+	t.Helper()
+	status, body, err := p.clientPost(p.TokenURL(), url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {refreshToken},
+	})
+	if err != nil {
+		t.Fatalf("e2e: refresh: %v", err)
+	}
+	if status == http.StatusOK {
+		return nil
+	}
+	var r struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(body, &r)
+	return &TokenError{Status: status, Code: r.Error}
+}

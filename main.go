@@ -1,0 +1,262 @@
+// Command bff is a stateless Backend-for-Frontend: the browser app's
+// confidential OpenID Connect client and API proxy, keeping every token out of
+// page script in sealed HttpOnly cookies. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bff-project/bff/demo"
+	"github.com/bff-project/bff/keys"
+	"github.com/bff-project/bff/oauth"
+	"github.com/bff-project/bff/proxy"
+	"github.com/bff-project/bff/server"
+)
+
+const usage = `usage: bff [command] [flags]
+
+commands:
+  serve -config bff.yaml   run the BFF (the default command)
+  demo                     run the BFF with an embedded identity provider, API and page
+  keygen                   print a fresh master secret (base64, 32 bytes)
+  check -config bff.yaml   validate a config and print what it would do, without secrets
+
+Every config field can also be set as BFF_<UPPER_SNAKE_PATH>, e.g. BFF_OIDC_CLIENT_SECRET.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bff:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program, testable: args without the program name, getenv
+// for the environment, stdout for what commands print.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stdout)
+	case "check":
+		return check(args, getenv, stdout)
+	case "demo":
+		return runDemo(ctx, args, stdout)
+	case "keygen":
+		s, err := keys.NewSecret()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, s)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	}
+}
+
+func configFlag(name string, args []string) (string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	path := fs.String("config", "", "path to the YAML config file")
+	if err := fs.Parse(args); err != nil {
+		return "", fmt.Errorf("%s: %w\n%s", name, err, usage)
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
+	}
+	return *path, nil
+}
+
+func load(name string, args []string, getenv func(string) string) (*fileConfig, server.Config, error) {
+	path, err := configFlag(name, args)
+	if err != nil {
+		return nil, server.Config{}, err
+	}
+	if path == "" {
+		path = getenv("BFF_CONFIG")
+	}
+	fc, err := loadConfig(path, getenv)
+	if err != nil {
+		return nil, server.Config{}, err
+	}
+	sc, err := fc.serverConfig()
+	return fc, sc, err
+}
+
+func check(args []string, getenv func(string) string, stdout io.Writer) error {
+	fc, sc, err := load("check", args, getenv)
+	if err != nil {
+		return err
+	}
+	sc.Logger = slog.New(slog.DiscardHandler)
+	srv, err := server.New(sc)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "config ok: listen %s\n%s", fc.Listen, srv)
+	return nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fc, sc, err := load("serve", args, getenv)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(fc.Log.Format, fc.Log.Level, stdout)
+	if err != nil {
+		return err
+	}
+	sc.Logger = logger
+	srv, err := server.New(sc)
+	if err != nil {
+		return err
+	}
+	return listenAndServe(ctx, fc.Listen, srv, logger)
+}
+
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if level != "" {
+		if err := lv.UnmarshalText([]byte(level)); err != nil {
+			return nil, &configError{"log.level", "must be debug, info, warn or error"}
+		}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "", "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	default:
+		return nil, &configError{"log.format", "must be json or text"}
+	}
+}
+
+// listenAndServe serves until ctx ends, then drains in-flight requests for up
+// to 20 seconds.
+func listenAndServe(ctx context.Context, addr string, srv *server.Server, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		// Room for the session chunks and the app's own cookies, not Go's
+		// default of 1 MB that no load balancer in front would accept.
+		MaxHeaderBytes: 32 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go srv.Run(runCtx)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer scancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// runDemo starts the embedded provider and API and the BFF in front of the
+// sample page, all on loopback.
+func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	addr := fs.String("addr", "127.0.0.1:8080", "BFF listen address")
+	public := fs.String("public-url", "http://localhost:8080", "origin the browser uses")
+	idpAddr := fs.String("idp-addr", demo.DefaultProviderAddr, "demo identity provider address")
+	apiAddr := fs.String("api-addr", demo.DefaultAPIAddr, "demo API address")
+	ttl := fs.Duration("access-ttl", 2*time.Minute, "access token lifetime at the demo provider")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("demo: %w\n%s", err, usage)
+	}
+	log := slog.New(slog.NewTextHandler(stdout, nil))
+	clientSecret, err := keys.NewSecret()
+	if err != nil {
+		return err
+	}
+	master, err := keys.NewSecret()
+	if err != nil {
+		return err
+	}
+	masterBytes, _ := keys.ParseSecret(master)
+	const clientID = "bff-demo"
+	idp, err := demo.StartProvider(ctx, demo.ProviderConfig{
+		Addr: *idpAddr, Issuer: "http://" + *idpAddr, ClientID: clientID, ClientSecret: clientSecret,
+		RedirectURIs:           []string{*public + "/auth/callback"},
+		PostLogoutRedirectURIs: []string{*public + "/"},
+		AccessTokenTTL:         *ttl,
+		Logger:                 log,
+	})
+	if err != nil {
+		return err
+	}
+	defer idp.Close()
+	api, err := demo.StartAPI(ctx, demo.APIConfig{Addr: *apiAddr, Issuer: idp.Issuer(), Audience: clientID, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	apiURL, err := url.Parse(api.URL())
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{
+		PublicURL:     *public,
+		OIDC:          oauth.Config{Issuer: idp.Issuer(), ClientID: clientID, ClientSecret: clientSecret, PostLogoutRedirectURL: *public + "/"},
+		Secrets:       [][]byte{masterBytes},
+		Lifetime:      8 * time.Hour,
+		RefreshMargin: 30 * time.Second,
+		Routes:        []proxy.Route{{Path: "/api/", Upstream: apiURL, Token: proxy.TokenUser}},
+		Static:        demo.Page(),
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `
+  BFF demo
+  --------
+  Open     %s/
+  Sign in  user "%s", password "%s"
+  Provider %s   API %s
+  Access tokens live %s, so you can watch the BFF refresh them. Ctrl-C stops.
+
+`, *public, demo.DefaultUsername, demo.DefaultPassword, idp.Issuer(), api.URL(), *ttl)
+	return listenAndServe(ctx, *addr, srv, log)
+}

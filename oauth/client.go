@@ -1,0 +1,223 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// Client authentication methods at the token and revocation endpoints
+// (OpenID Connect Core 1.0 section 9).
+const (
+	AuthMethodAuto  = ""                    // pick from the provider's metadata; basic when it says nothing
+	AuthMethodBasic = "client_secret_basic" // HTTP Basic with the form-encoded id and secret
+	AuthMethodPost  = "client_secret_post"  // client_id and client_secret in the form body
+)
+
+// DefaultScopes are asked for when Config.Scopes is empty. offline_access asks
+// for a refresh token, which transparent refresh needs.
+var DefaultScopes = []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}
+
+// signingAlgs is the allow-list for ID-token signatures: asymmetric only, so a
+// token can never be "signed" with the client secret or with alg none.
+var signingAlgs = []string{
+	oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512,
+	oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA,
+}
+
+// Config configures a Client. The zero value of every optional field is safe.
+type Config struct {
+	// Issuer is the provider's issuer URL, exactly as its discovery document
+	// names it. Required.
+	Issuer string
+	// ClientID and ClientSecret are the BFF's confidential-client credentials.
+	// Both required.
+	ClientID     string
+	ClientSecret string
+	// RedirectURL is the absolute callback URL registered at the provider.
+	// Required.
+	RedirectURL string
+	// PostLogoutRedirectURL is where the provider sends the browser after
+	// RP-initiated logout. Optional.
+	PostLogoutRedirectURL string
+	// Scopes to ask for; empty means DefaultScopes. Must include "openid".
+	Scopes []string
+	// AuthMethod is AuthMethodAuto, AuthMethodBasic or AuthMethodPost.
+	AuthMethod string
+	// AuthParams are extra authorization-request parameters some providers
+	// need (Auth0's "audience", RFC 8707 "resource"). They may not override
+	// the protocol's own parameters.
+	AuthParams map[string]string
+	// HTTPClient talks to the provider; nil means a client with a 10 s timeout.
+	HTTPClient *http.Client
+	// Now is the clock for token expiry checks; nil means time.Now.
+	Now func() time.Time
+}
+
+// Client is an OpenID Connect relying party for one provider. It is safe for
+// concurrent use. Until Discover succeeds, every method that needs the
+// provider's metadata returns ErrNotReady.
+type Client struct {
+	cfg        Config
+	httpClient *http.Client
+	now        func() time.Time
+	meta       atomic.Pointer[provider]
+}
+
+// provider is what discovery yields; immutable once stored.
+type provider struct {
+	oauth2       oauth2.Config
+	verifier     *oidc.IDTokenVerifier
+	revokeURL    string
+	endSession   string
+	issParameter bool // authorization_response_iss_parameter_supported (RFC 9207)
+	basicAuth    bool
+}
+
+// metadata is the subset of the discovery document that go-oidc does not expose.
+type metadata struct {
+	RevocationEndpoint  string   `json:"revocation_endpoint"`
+	EndSessionEndpoint  string   `json:"end_session_endpoint"`
+	IssParameter        bool     `json:"authorization_response_iss_parameter_supported"`
+	TokenAuthMethods    []string `json:"token_endpoint_auth_methods_supported"`
+	CodeChallengeMethod []string `json:"code_challenge_methods_supported"`
+	SigningAlgs         []string `json:"id_token_signing_alg_values_supported"`
+}
+
+// New validates cfg and returns a Client. It does not contact the provider:
+// call Discover (and retry it until it succeeds).
+func New(cfg Config) (*Client, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("oauth: issuer is required")
+	}
+	if u, err := url.Parse(cfg.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, errors.New("oauth: issuer must be an absolute URL")
+	}
+	if cfg.ClientID == "" {
+		return nil, errors.New("oauth: client id is required")
+	}
+	if cfg.ClientSecret == "" {
+		return nil, errors.New("oauth: client secret is required")
+	}
+	if u, err := url.Parse(cfg.RedirectURL); err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, errors.New("oauth: redirect URL must be an absolute URL")
+	}
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = DefaultScopes
+	}
+	if !slices.Contains(cfg.Scopes, oidc.ScopeOpenID) {
+		return nil, errors.New(`oauth: scopes must include "openid"`)
+	}
+	switch cfg.AuthMethod {
+	case AuthMethodAuto, AuthMethodBasic, AuthMethodPost:
+	default:
+		return nil, fmt.Errorf("oauth: unknown client auth method %q", cfg.AuthMethod)
+	}
+	for k := range cfg.AuthParams {
+		switch k {
+		case "response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
+			"code_challenge", "code_challenge_method", "response_mode", "request", "request_uri":
+			return nil, fmt.Errorf("oauth: auth parameter %q is set by the protocol", k)
+		}
+	}
+	c := &Client{cfg: cfg, httpClient: cfg.HTTPClient, now: cfg.Now}
+	if c.httpClient == nil {
+		c.httpClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// Ready reports whether discovery has succeeded.
+func (c *Client) Ready() bool { return c.meta.Load() != nil }
+
+// Issuer returns the configured issuer URL.
+func (c *Client) Issuer() string { return c.cfg.Issuer }
+
+// Discover fetches the provider's discovery document and keys URL. It can be
+// called again; the last success wins.
+func (c *Client) Discover(ctx context.Context) error {
+	ctx = oidc.ClientContext(ctx, c.httpClient)
+	op, err := oidc.NewProvider(ctx, c.cfg.Issuer)
+	if err != nil {
+		var mismatch *oidc.IssuerMismatchError
+		if errors.As(err, &mismatch) {
+			return fmt.Errorf("oauth: discovery: %w", err)
+		}
+		return fmt.Errorf("%w: discovery: %w", ErrProvider, err)
+	}
+	var md metadata
+	if err := op.Claims(&md); err != nil {
+		return fmt.Errorf("%w: discovery document: %w", ErrInvalidResponse, err)
+	}
+	if len(md.CodeChallengeMethod) > 0 && !slices.Contains(md.CodeChallengeMethod, "S256") {
+		return fmt.Errorf("oauth: provider does not support PKCE S256")
+	}
+	algs := signingAlgs
+	if len(md.SigningAlgs) > 0 {
+		algs = nil
+		for _, a := range md.SigningAlgs {
+			if slices.Contains(signingAlgs, a) {
+				algs = append(algs, a)
+			}
+		}
+		if len(algs) == 0 {
+			return fmt.Errorf("oauth: provider signs ID tokens with no allowed algorithm")
+		}
+	}
+	basic := true
+	switch c.cfg.AuthMethod {
+	case AuthMethodPost:
+		basic = false
+	case AuthMethodAuto:
+		basic = len(md.TokenAuthMethods) == 0 || slices.Contains(md.TokenAuthMethods, AuthMethodBasic)
+	}
+	endpoint := op.Endpoint()
+	endpoint.AuthStyle = oauth2.AuthStyleInParams
+	if basic {
+		endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	}
+	p := &provider{
+		oauth2: oauth2.Config{
+			ClientID:     c.cfg.ClientID,
+			ClientSecret: c.cfg.ClientSecret,
+			Endpoint:     endpoint,
+			RedirectURL:  c.cfg.RedirectURL,
+			Scopes:       c.cfg.Scopes,
+		},
+		verifier: op.Verifier(&oidc.Config{
+			ClientID:             c.cfg.ClientID,
+			SupportedSigningAlgs: algs,
+			Now:                  c.now,
+		}),
+		revokeURL:    md.RevocationEndpoint,
+		endSession:   md.EndSessionEndpoint,
+		issParameter: md.IssParameter,
+		basicAuth:    basic,
+	}
+	c.meta.Store(p)
+	return nil
+}
+
+func (c *Client) provider() (*provider, error) {
+	p := c.meta.Load()
+	if p == nil {
+		return nil, ErrNotReady
+	}
+	return p, nil
+}
+
+// ctx carries the client's HTTP client to x/oauth2.
+func (c *Client) ctx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, c.httpClient)
+}

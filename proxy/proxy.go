@@ -1,0 +1,347 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bff-project/bff/oauth"
+	"github.com/bff-project/bff/session"
+)
+
+var (
+	// ErrNoRoute means no route matches the request path (404).
+	ErrNoRoute = errors.New("proxy: no route")
+	// ErrBadPath means the path has dot segments (400).
+	ErrBadPath = errors.New("proxy: path with dot segments")
+	// ErrUpstream means the upstream could not be reached or failed (502).
+	ErrUpstream = errors.New("proxy: upstream unavailable")
+)
+
+// Sessions loads and stores the sealed session. *session.Store is one.
+type Sessions interface {
+	Load(r *http.Request) (*session.Session, error)
+	Save(h http.Header, r *http.Request, s *session.Session) error
+	Clear(h http.Header, r *http.Request)
+}
+
+var (
+	_ Refresher = (*oauth.Client)(nil)
+	_ Sessions  = (*session.Store)(nil)
+)
+
+// Config configures a Proxy. Fields without a stated default are required.
+type Config struct {
+	Routes    []Route
+	Sessions  Sessions
+	Refresher Refresher
+	// RefreshMargin: the token is refreshed when it expires within this;
+	// zero means 60 s. Keep it well under the provider's token lifetime.
+	RefreshMargin time.Duration
+	// SuccessorGrace is how long the tokens that replaced a refresh token
+	// are kept for requests still carrying the old cookie; zero means 30 s,
+	// negative disables the cache.
+	SuccessorGrace time.Duration
+	// PublicURL is the origin the browser sees; it sets X-Forwarded-Host
+	// and X-Forwarded-Proto, never the request's own Host.
+	PublicURL *url.URL
+	// TrustedProxies are the peers whose X-Forwarded-For is kept (and
+	// appended to); from any other peer it is replaced.
+	TrustedProxies []netip.Prefix
+	// IsBFFCookie reports the names of the BFF's own cookies, which never
+	// reach an upstream, in either direction.
+	IsBFFCookie func(name string) bool
+	// Transport to the upstreams; nil means a clone of
+	// http.DefaultTransport with MaxIdleConnsPerHost idle connections.
+	Transport http.RoundTripper
+	// MaxIdleConnsPerHost for the default transport; zero means 128
+	// (Go's default of 2 makes a busy proxy re-dial on most requests).
+	MaxIdleConnsPerHost int
+	// ErrorHandler writes every error response (no route, no session,
+	// refresh failed, upstream down). The response may already carry a
+	// refreshed session cookie; keep it.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// OnRefresh, when set, is called after every refresh attempt (metrics).
+	OnRefresh func(o Outcome, err error)
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Proxy is an http.Handler for the configured routes.
+type Proxy struct {
+	cfg     Config
+	routes  []*route // longest path first
+	refresh *refresher
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+type route struct {
+	Route
+	rp *httputil.ReverseProxy
+}
+
+type ctxKey struct{}
+
+// New validates cfg and builds the reverse proxies.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Sessions == nil || cfg.Refresher == nil || cfg.ErrorHandler == nil || cfg.PublicURL == nil {
+		return nil, errors.New("proxy: sessions, refresher, error handler and public URL are required")
+	}
+	if cfg.IsBFFCookie == nil {
+		return nil, errors.New("proxy: IsBFFCookie is required")
+	}
+	if cfg.RefreshMargin <= 0 {
+		cfg.RefreshMargin = 60 * time.Second
+	}
+	if cfg.SuccessorGrace == 0 {
+		cfg.SuccessorGrace = 30 * time.Second
+	}
+	if cfg.MaxIdleConnsPerHost <= 0 {
+		cfg.MaxIdleConnsPerHost = 128
+	}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.refresh = newRefresher(cfg.Refresher, cfg.SuccessorGrace, p.now)
+	transport := cfg.Transport
+	if transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 4 * cfg.MaxIdleConnsPerHost
+		t.MaxIdleConnsPerHost = cfg.MaxIdleConnsPerHost
+		transport = t
+	}
+	seen := map[string]bool{}
+	for _, r := range cfg.Routes {
+		if err := r.validate(); err != nil {
+			return nil, err
+		}
+		if seen[r.Path] {
+			return nil, fmt.Errorf("proxy: route %s is configured twice", r.Path)
+		}
+		seen[r.Path] = true
+		rt := &route{Route: r}
+		rt.rp = &httputil.ReverseProxy{
+			Rewrite:        p.rewriter(rt),
+			Transport:      transport,
+			ModifyResponse: p.modifyResponse,
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				cfg.ErrorHandler(w, r, fmt.Errorf("%w: %w", ErrUpstream, err))
+			},
+			ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		}
+		p.routes = append(p.routes, rt)
+	}
+	slices.SortFunc(p.routes, func(a, b *route) int { return len(b.Path) - len(a.Path) })
+	return p, nil
+}
+
+// Match reports whether a route serves path.
+func (p *Proxy) Match(path string) bool { return p.match(path) != nil }
+
+func (p *Proxy) match(path string) *route {
+	for _, rt := range p.routes {
+		if strings.HasPrefix(path, rt.Path) {
+			return rt
+		}
+	}
+	return nil
+}
+
+// ServeHTTP forwards r along its route, with the session's access token.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt := p.match(r.URL.Path)
+	if rt == nil {
+		p.cfg.ErrorHandler(w, r, ErrNoRoute)
+		return
+	}
+	if hasDotSegment(r.URL.Path) {
+		p.cfg.ErrorHandler(w, r, ErrBadPath)
+		return
+	}
+	bearer := ""
+	if rt.Token != TokenNone {
+		s, err := p.cfg.Sessions.Load(r)
+		switch {
+		case err == nil:
+			s, err = p.fresh(w, r, s)
+			if err != nil {
+				p.cfg.ErrorHandler(w, r, err)
+				return
+			}
+			bearer = s.AccessToken
+		case rt.Token == TokenOptional && errors.Is(err, session.ErrNoSession):
+		default:
+			if !errors.Is(err, session.ErrNoSession) {
+				p.cfg.Sessions.Clear(w.Header(), r)
+			}
+			if rt.Token != TokenOptional {
+				p.cfg.ErrorHandler(w, r, err)
+				return
+			}
+		}
+	}
+	rt.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, bearer)))
+}
+
+// fresh returns s with an access token that is good for at least the refresh
+// margin, refreshing it (and writing the new cookie to w) when needed.
+func (p *Proxy) fresh(w http.ResponseWriter, r *http.Request, s *session.Session) (*session.Session, error) {
+	now := p.now()
+	if s.AccessExpiryTime().Sub(now) > p.cfg.RefreshMargin {
+		if s.Stale() {
+			// Sealed under an older key: re-seal while we can write.
+			if err := p.cfg.Sessions.Save(w.Header(), r, s); err != nil {
+				p.log.Warn("re-seal failed", "session", s, "err", err)
+			}
+		}
+		return s, nil
+	}
+	t, outcome, err := p.refresh.refresh(r.Context(), s.RefreshToken, s.Subject)
+	if p.cfg.OnRefresh != nil {
+		p.cfg.OnRefresh(outcome, err)
+	}
+	if err != nil {
+		if errors.Is(err, oauth.ErrReauthRequired) {
+			p.log.Info("refresh refused, session ended", "session", s, "err", err)
+			p.cfg.Sessions.Clear(w.Header(), r)
+			return nil, err
+		}
+		if now.Before(s.AccessExpiryTime()) {
+			// The provider is down but the token still works for a while.
+			p.log.Warn("refresh failed, using the current token while it lasts", "session", s, "err", err)
+			return s, nil
+		}
+		p.log.Warn("refresh failed", "session", s, "err", err)
+		return nil, err
+	}
+	ns := *s
+	ns.AccessToken = t.AccessToken
+	ns.AccessExpiry = t.Expiry.Unix()
+	if t.RefreshToken != "" {
+		ns.RefreshToken = t.RefreshToken
+	}
+	if t.IDToken != "" {
+		ns.IDToken = t.IDToken
+	}
+	if t.Scope != "" {
+		ns.Scope = t.Scope
+	}
+	if err := p.cfg.Sessions.Save(w.Header(), r, &ns); err != nil {
+		return nil, err
+	}
+	p.log.Debug("access token refreshed", "session", &ns, "outcome", string(outcome))
+	return &ns, nil
+}
+
+// rewriter builds the outbound request from the read-only inbound one.
+func (p *Proxy) rewriter(rt *route) func(*httputil.ProxyRequest) {
+	return func(pr *httputil.ProxyRequest) {
+		if rt.StripPrefix {
+			prefix := strings.TrimSuffix(rt.Path, "/")
+			pr.Out.URL.Path = "/" + strings.TrimLeft(strings.TrimPrefix(pr.Out.URL.Path, prefix), "/")
+			if pr.Out.URL.RawPath != "" {
+				pr.Out.URL.RawPath = "/" + strings.TrimLeft(strings.TrimPrefix(pr.Out.URL.RawPath, prefix), "/")
+			}
+		}
+		pr.SetURL(rt.Upstream)
+		if p.trusted(pr.In.RemoteAddr) {
+			if xff := pr.In.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+				pr.Out.Header["X-Forwarded-For"] = slices.Clone(xff)
+			}
+		}
+		pr.SetXForwarded()
+		pr.Out.Header.Set("X-Forwarded-Host", p.cfg.PublicURL.Host)
+		pr.Out.Header.Set("X-Forwarded-Proto", p.cfg.PublicURL.Scheme)
+		pr.Out.Header.Del("Authorization")
+		stripCookies(pr.Out.Header, p.cfg.IsBFFCookie)
+		if bearer, _ := pr.In.Context().Value(ctxKey{}).(string); bearer != "" {
+			pr.Out.Header.Set("Authorization", "Bearer "+bearer)
+		}
+	}
+}
+
+// modifyResponse drops any Set-Cookie of the upstream that would overwrite
+// one of the BFF's own cookies.
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	sc := resp.Header.Values("Set-Cookie")
+	if len(sc) == 0 {
+		return nil
+	}
+	kept := sc[:0:0]
+	for _, v := range sc {
+		name, _, _ := strings.Cut(v, "=")
+		if !p.cfg.IsBFFCookie(strings.TrimSpace(name)) {
+			kept = append(kept, v)
+		}
+	}
+	if len(kept) != len(sc) {
+		p.log.Warn("upstream tried to set a BFF cookie; dropped", "path", resp.Request.URL.Path)
+		resp.Header["Set-Cookie"] = kept
+		if len(kept) == 0 {
+			resp.Header.Del("Set-Cookie")
+		}
+	}
+	return nil
+}
+
+func (p *Proxy) trusted(remoteAddr string) bool {
+	if len(p.cfg.TrustedProxies) == 0 {
+		return false
+	}
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, pfx := range p.cfg.TrustedProxies {
+		if pfx.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// stripCookies removes the BFF's cookies from the Cookie header(s).
+func stripCookies(h http.Header, isBFF func(string) bool) {
+	lines := h.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			name, _, _ := strings.Cut(part, "=")
+			if !isBFF(strings.TrimSpace(name)) {
+				kept = append(kept, part)
+			}
+		}
+	}
+	h.Del("Cookie")
+	if len(kept) > 0 {
+		h.Set("Cookie", strings.Join(kept, "; "))
+	}
+}

@@ -1,0 +1,139 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/bff-project/bff/oauth"
+)
+
+// Refresher redeems a refresh token. *oauth.Client is one.
+//
+// Refresh must be safe for concurrent use. It may assume that one refresh
+// token is never passed to it twice at the same time by this package.
+type Refresher interface {
+	Refresh(ctx context.Context, refreshToken, sub string) (*oauth.Tokens, error)
+}
+
+// refreshTimeout bounds one refresh: the provider is down rather than slow
+// after this long.
+const refreshTimeout = 15 * time.Second
+
+// maxSuccessors bounds the successor cache; past it, expired entries are
+// swept and, if still full, the entry is not cached (the request that won
+// the race still gets its tokens).
+const maxSuccessors = 100_000
+
+// refresher makes sure one refresh token is redeemed once.
+type refresher struct {
+	r     Refresher
+	grace time.Duration
+	now   func() time.Time
+
+	group singleflight.Group
+	mu    sync.Mutex
+	succ  map[[32]byte]successor
+}
+
+// successor is the token set that replaced a refresh token, kept for the
+// grace window so that requests still carrying the old cookie use it.
+type successor struct {
+	tokens  *oauth.Tokens
+	expires time.Time
+}
+
+// Outcome says how a refresh was satisfied (for logs and metrics).
+type Outcome string
+
+const (
+	OutcomeRefreshed Outcome = "refreshed" // this request redeemed the refresh token
+	OutcomeShared    Outcome = "shared"    // joined a refresh in flight (single flight)
+	OutcomeSuccessor Outcome = "successor" // the token was already redeemed; the successor was used
+)
+
+func newRefresher(r Refresher, grace time.Duration, now func() time.Time) *refresher {
+	return &refresher{r: r, grace: grace, now: now, succ: map[[32]byte]successor{}}
+}
+
+// refresh returns the tokens that succeed refreshToken.
+func (x *refresher) refresh(ctx context.Context, refreshToken, sub string) (*oauth.Tokens, Outcome, error) {
+	if refreshToken == "" {
+		return nil, "", oauth.ErrReauthRequired
+	}
+	key := sha256.Sum256([]byte(refreshToken))
+	if t := x.lookup(key); t != nil {
+		return t, OutcomeSuccessor, nil
+	}
+	won := false
+	v, err, shared := x.group.Do(string(key[:]), func() (any, error) {
+		// A refresh that finished between lookup and Do left a successor.
+		if t := x.lookup(key); t != nil {
+			return t, nil
+		}
+		won = true
+		// The refresh serves every request waiting on it: one client going
+		// away must not cancel it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+		defer cancel()
+		t, err := x.r.Refresh(rctx, refreshToken, sub)
+		if err != nil {
+			return nil, err
+		}
+		x.store(key, t)
+		return t, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	t, ok := v.(*oauth.Tokens)
+	if !ok || t == nil {
+		return nil, "", errors.New("proxy: refresh returned no tokens")
+	}
+	switch {
+	case won:
+		return t, OutcomeRefreshed, nil
+	case shared:
+		return t, OutcomeShared, nil
+	default:
+		return t, OutcomeSuccessor, nil
+	}
+}
+
+func (x *refresher) lookup(key [32]byte) *oauth.Tokens {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	s, ok := x.succ[key]
+	if !ok {
+		return nil
+	}
+	if !x.now().Before(s.expires) {
+		delete(x.succ, key)
+		return nil
+	}
+	return s.tokens
+}
+
+func (x *refresher) store(key [32]byte, t *oauth.Tokens) {
+	if x.grace <= 0 {
+		return
+	}
+	now := x.now()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.succ) >= maxSuccessors {
+		for k, s := range x.succ {
+			if !now.Before(s.expires) {
+				delete(x.succ, k)
+			}
+		}
+		if len(x.succ) >= maxSuccessors {
+			return
+		}
+	}
+	x.succ[key] = successor{tokens: t, expires: now.Add(x.grace)}
+}

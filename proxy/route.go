@@ -1,0 +1,61 @@
+package proxy
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// TokenMode says whether a route needs a signed-in session.
+type TokenMode string
+
+const (
+	TokenUser     TokenMode = "user"     // a session is required; the bearer is always sent
+	TokenOptional TokenMode = "optional" // the bearer is sent when there is a session
+	TokenNone     TokenMode = "none"     // no session is read and no bearer sent
+)
+
+// Route maps a path prefix to an upstream.
+type Route struct {
+	// Path is the prefix matched against the request path, e.g. "/api/".
+	// It must start with "/"; the longest matching prefix wins.
+	Path string
+	// Upstream is the base URL requests are forwarded to (scheme and host,
+	// and optionally a base path that the request path is appended to).
+	Upstream *url.URL
+	// Token is TokenUser, TokenOptional or TokenNone; empty means TokenUser.
+	Token TokenMode
+	// StripPrefix removes Path from the forwarded path ("/api/x" -> "/x").
+	StripPrefix bool
+}
+
+func (rt *Route) validate() error {
+	if !strings.HasPrefix(rt.Path, "/") {
+		return fmt.Errorf("proxy: route path %q must start with /", rt.Path)
+	}
+	if rt.Upstream == nil || (rt.Upstream.Scheme != "http" && rt.Upstream.Scheme != "https") || rt.Upstream.Host == "" {
+		return fmt.Errorf("proxy: route %s: upstream must be an absolute http(s) URL", rt.Path)
+	}
+	if rt.Upstream.RawQuery != "" || rt.Upstream.Fragment != "" || rt.Upstream.User != nil {
+		return fmt.Errorf("proxy: route %s: upstream must not carry a query, fragment or credentials", rt.Path)
+	}
+	switch rt.Token {
+	case "":
+		rt.Token = TokenUser
+	case TokenUser, TokenOptional, TokenNone:
+	default:
+		return fmt.Errorf("proxy: route %s: token must be user, optional or none, not %q", rt.Path, rt.Token)
+	}
+	return nil
+}
+
+// hasDotSegment reports whether a (decoded) path holds "." or ".." segments,
+// which an upstream might resolve to a path outside the route.
+func hasDotSegment(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}

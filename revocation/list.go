@@ -1,0 +1,235 @@
+package revocation
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// ErrFull means the list holds MaxEntries live entries; the revocation was
+// not recorded. Callers must treat it as a failure to log out.
+var ErrFull = errors.New("revocation: list is full")
+
+// Config configures a List. The zero value is a valid in-memory list.
+type Config struct {
+	// SnapshotFile, when set, is loaded at start and rewritten (atomically,
+	// through a temporary file and rename) after every change.
+	SnapshotFile string
+	// MaxEntries bounds the live entries; zero means 1,000,000.
+	MaxEntries int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// List is a set of revoked session ids and subjects. It is safe for
+// concurrent use; Revoked takes only a read lock.
+type List struct {
+	cfg  Config
+	now  func() time.Time
+	mu   sync.RWMutex
+	ids  map[string]time.Time    // session id -> entry expiry
+	subs map[string]subjectEntry // subject -> sessions started before
+	save sync.Mutex              // serializes snapshot writes
+}
+
+type subjectEntry struct {
+	Before time.Time `json:"before"`
+	Expiry time.Time `json:"expiry"`
+}
+
+type snapshot struct {
+	Version  int                     `json:"version"`
+	Sessions map[string]time.Time    `json:"sessions"`
+	Subjects map[string]subjectEntry `json:"subjects"`
+}
+
+// New returns a List, loaded from cfg.SnapshotFile when that exists. A
+// snapshot that exists but cannot be read is an error: starting with an empty
+// list would bring revoked sessions back to life.
+func New(cfg Config) (*List, error) {
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = 1_000_000
+	}
+	l := &List{cfg: cfg, now: cfg.Now, ids: map[string]time.Time{}, subs: map[string]subjectEntry{}}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if cfg.SnapshotFile == "" {
+		return l, nil
+	}
+	b, err := os.ReadFile(cfg.SnapshotFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("revocation: read snapshot: %w", err)
+	}
+	var s snapshot
+	if err := json.Unmarshal(b, &s); err != nil || s.Version != 1 {
+		return nil, fmt.Errorf("revocation: snapshot %s is not a version 1 snapshot", cfg.SnapshotFile)
+	}
+	now := l.now()
+	for id, exp := range s.Sessions {
+		if exp.After(now) {
+			l.ids[id] = exp
+		}
+	}
+	for sub, e := range s.Subjects {
+		if e.Expiry.After(now) {
+			l.subs[sub] = e
+		}
+	}
+	return l, nil
+}
+
+// RevokeSession revokes session id until expiry (the session's own absolute
+// expiry: after it, the cookie is refused anyway).
+func (l *List) RevokeSession(id string, expiry time.Time) error {
+	if id == "" {
+		return errors.New("revocation: empty session id")
+	}
+	l.mu.Lock()
+	now := l.now()
+	if !expiry.After(now) {
+		l.mu.Unlock()
+		return nil
+	}
+	if _, ok := l.ids[id]; !ok && l.fullLocked(now) {
+		l.mu.Unlock()
+		return ErrFull
+	}
+	if old, ok := l.ids[id]; !ok || expiry.After(old) {
+		l.ids[id] = expiry
+	}
+	l.mu.Unlock()
+	return l.persist()
+}
+
+// RevokeSubject revokes every session of sub that started before before,
+// keeping the entry until expiry (before plus the longest session lifetime).
+func (l *List) RevokeSubject(sub string, before, expiry time.Time) error {
+	if sub == "" {
+		return errors.New("revocation: empty subject")
+	}
+	l.mu.Lock()
+	now := l.now()
+	if !expiry.After(now) {
+		l.mu.Unlock()
+		return nil
+	}
+	old, ok := l.subs[sub]
+	if !ok && l.fullLocked(now) {
+		l.mu.Unlock()
+		return ErrFull
+	}
+	if ok {
+		if old.Before.After(before) {
+			before = old.Before
+		}
+		if old.Expiry.After(expiry) {
+			expiry = old.Expiry
+		}
+	}
+	l.subs[sub] = subjectEntry{Before: before, Expiry: expiry}
+	l.mu.Unlock()
+	return l.persist()
+}
+
+// Revoked reports whether the session id of subject sub, started at start,
+// is revoked.
+func (l *List) Revoked(id, sub string, start time.Time) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if _, ok := l.ids[id]; ok {
+		return true
+	}
+	if e, ok := l.subs[sub]; ok && start.Before(e.Before) {
+		return true
+	}
+	return false
+}
+
+// Len is the number of entries, expired ones not yet swept included.
+func (l *List) Len() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.ids) + len(l.subs)
+}
+
+// fullLocked sweeps expired entries when the list looks full and reports
+// whether it still is. Sweeping only when needed keeps writes O(1) amortized.
+func (l *List) fullLocked(now time.Time) bool {
+	if len(l.ids)+len(l.subs) < l.cfg.MaxEntries {
+		return false
+	}
+	l.sweepLocked(now)
+	return len(l.ids)+len(l.subs) >= l.cfg.MaxEntries
+}
+
+func (l *List) sweepLocked(now time.Time) {
+	for id, exp := range l.ids {
+		if !exp.After(now) {
+			delete(l.ids, id)
+		}
+	}
+	for sub, e := range l.subs {
+		if !e.Expiry.After(now) {
+			delete(l.subs, sub)
+		}
+	}
+}
+
+// Sweep drops expired entries (and rewrites the snapshot).
+func (l *List) Sweep() error {
+	l.mu.Lock()
+	l.sweepLocked(l.now())
+	l.mu.Unlock()
+	return l.persist()
+}
+
+// persist writes the snapshot, if configured, through a temporary file and an
+// atomic rename, so a crash leaves either the old or the new snapshot.
+func (l *List) persist() error {
+	if l.cfg.SnapshotFile == "" {
+		return nil
+	}
+	l.save.Lock()
+	defer l.save.Unlock()
+	l.mu.RLock()
+	s := snapshot{Version: 1, Sessions: make(map[string]time.Time, len(l.ids)), Subjects: make(map[string]subjectEntry, len(l.subs))}
+	for k, v := range l.ids {
+		s.Sessions[k] = v
+	}
+	for k, v := range l.subs {
+		s.Subjects[k] = v
+	}
+	l.mu.RUnlock()
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("revocation: encode snapshot: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(l.cfg.SnapshotFile), ".revoked-*")
+	if err != nil {
+		return fmt.Errorf("revocation: write snapshot: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("revocation: write snapshot: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("revocation: write snapshot: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("revocation: write snapshot: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), l.cfg.SnapshotFile); err != nil {
+		return fmt.Errorf("revocation: write snapshot: %w", err)
+	}
+	return nil
+}

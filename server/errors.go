@@ -1,0 +1,104 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/bff-project/bff/crypto"
+	"github.com/bff-project/bff/oauth"
+	"github.com/bff-project/bff/proxy"
+	"github.com/bff-project/bff/revocation"
+	"github.com/bff-project/bff/session"
+)
+
+var (
+	errForbidden    = errors.New("server: cross-site or unmarked request")
+	errLoginExpired = errors.New("server: sign-in expired or started elsewhere")
+	errNotFound     = errors.New("server: not found")
+	errMethod       = errors.New("server: method not allowed")
+	errPanic        = errors.New("server: internal panic")
+)
+
+// publicError is what a client is told: a status, an OAuth-style error code
+// and a fixed description. err.Error() never reaches a client.
+type publicError struct {
+	status int
+	code   string
+	desc   string
+}
+
+// classify is the one place that maps errors to public errors.
+func classify(err error) publicError {
+	var authErr *oauth.AuthorizationError
+	switch {
+	case errors.Is(err, session.ErrNoSession):
+		return publicError{http.StatusUnauthorized, "unauthenticated", "sign-in required"}
+	case errors.Is(err, session.ErrInvalid), errors.Is(err, session.ErrExpired), errors.Is(err, session.ErrRevoked),
+		errors.Is(err, oauth.ErrReauthRequired) && !errors.Is(err, errDuringLogin):
+		return publicError{http.StatusUnauthorized, "unauthenticated", "session ended; sign in again"}
+	case errors.Is(err, errForbidden):
+		return publicError{http.StatusForbidden, "forbidden", "cross-site request or missing anti-forgery header"}
+	case errors.Is(err, errBadReturnTo):
+		return publicError{http.StatusBadRequest, "invalid_request", "returnTo must be a same-origin relative path"}
+	case errors.As(err, &authErr):
+		return publicError{http.StatusBadRequest, authErr.Code, "the identity provider did not sign you in"}
+	case errors.Is(err, oauth.ErrStateMismatch), errors.Is(err, errLoginExpired):
+		return publicError{http.StatusBadRequest, "invalid_state", "sign-in expired or was started elsewhere; start again"}
+	case errors.Is(err, oauth.ErrNotReady):
+		return publicError{http.StatusServiceUnavailable, "temporarily_unavailable", "identity provider not reachable yet"}
+	case errors.Is(err, oauth.ErrProvider):
+		return publicError{http.StatusServiceUnavailable, "temporarily_unavailable", "identity provider unavailable; try again"}
+	case errors.Is(err, errDuringLogin):
+		return publicError{http.StatusBadRequest, "login_failed", "sign-in could not be completed; start again"}
+	case errors.Is(err, proxy.ErrNoRoute), errors.Is(err, errNotFound):
+		return publicError{http.StatusNotFound, "not_found", "no such endpoint"}
+	case errors.Is(err, errMethod):
+		return publicError{http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed"}
+	case errors.Is(err, proxy.ErrBadPath):
+		return publicError{http.StatusBadRequest, "invalid_request", "path with dot segments"}
+	case errors.Is(err, proxy.ErrUpstream):
+		return publicError{http.StatusBadGateway, "bad_gateway", "upstream API unavailable"}
+	case errors.Is(err, crypto.ErrTooLarge):
+		return publicError{http.StatusInternalServerError, "session_too_large", "the session does not fit in cookies"}
+	case errors.Is(err, revocation.ErrFull):
+		return publicError{http.StatusServiceUnavailable, "temporarily_unavailable", "logout could not be recorded; try again"}
+	default:
+		return publicError{http.StatusInternalServerError, "server_error", "internal error"}
+	}
+}
+
+// errDuringLogin marks errors of the callback, where a rejected code is a
+// failed sign-in (400), not an ended session (401).
+var errDuringLogin = errors.New("server: sign-in failed")
+
+// fail writes err as a JSON error and logs it with its class. Headers already
+// set on the response (a refreshed or clearing Set-Cookie) are kept.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	pe := classify(err)
+	level := slog.LevelInfo
+	if pe.status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(r.Context(), level, "request refused", "path", r.URL.Path, "status", pe.status, "reason", pe.code, "err", err)
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if pe.status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "5")
+	}
+	if pe.status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Cookie realm="bff"`)
+	}
+	w.WriteHeader(pe.status)
+	writeJSON(w, gin.H{"error": pe.code, "error_description": pe.desc})
+}
+
+// abort is fail for Gin handlers.
+func (s *Server) abort(c *gin.Context, err error) {
+	s.fail(c.Writer, c.Request, err)
+	c.Abort()
+}

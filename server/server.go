@@ -1,0 +1,304 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/bff-project/bff/crypto"
+	"github.com/bff-project/bff/keys"
+	"github.com/bff-project/bff/oauth"
+	"github.com/bff-project/bff/proxy"
+	"github.com/bff-project/bff/revocation"
+	"github.com/bff-project/bff/session"
+)
+
+// Config is everything the server needs, already parsed. main fills it from
+// the YAML file and the environment.
+type Config struct {
+	// PublicURL is the origin the browser sees (scheme://host[:port]). The
+	// callback URL, the allowed Origin and every absolute URL come from it,
+	// never from the request's Host. Required.
+	PublicURL string
+	// Prefix of the auth endpoints; empty means "/auth".
+	Prefix string
+	// OIDC configures the relying party. RedirectURL is derived from
+	// PublicURL and Prefix when empty.
+	OIDC oauth.Config
+	// Secrets are the master secrets; the first seals. Required.
+	Secrets [][]byte
+	// Rotation is the epoch length of derived keys; zero means 24h.
+	Rotation time.Duration
+	// CookieName of the session; empty means "__Host-Http-bff".
+	CookieName string
+	// Lifetime is the absolute session lifetime; zero means 8h.
+	Lifetime time.Duration
+	// SameSite is http.SameSiteLaxMode (zero) or http.SameSiteStrictMode.
+	SameSite http.SameSite
+	// RefreshMargin and SuccessorGrace: see proxy.Config.
+	RefreshMargin  time.Duration
+	SuccessorGrace time.Duration
+	// CSRFHeader must be present with value CSRFValue on state-changing and
+	// proxied requests; empty means "X-CSRF" and "1".
+	CSRFHeader, CSRFValue string
+	// Routes to proxy.
+	Routes []proxy.Route
+	// TrustedProxies whose X-Forwarded-For and X-Request-Id are believed.
+	TrustedProxies []netip.Prefix
+	// SnapshotFile persists the revocation list; empty keeps it in memory.
+	SnapshotFile string
+	// Static serves everything that is neither an auth endpoint nor a
+	// route (the app's files); nil answers 404.
+	Static http.Handler
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the BFF.
+type Server struct {
+	cfg      Config
+	public   *url.URL
+	origin   string
+	log      *slog.Logger
+	now      func() time.Time
+	ring     *keys.Ring
+	sealer   *crypto.Sealer
+	sessions *session.Store
+	revoked  *revocation.List
+	idp      *oauth.Client
+	proxy    *proxy.Proxy
+	engine   *gin.Engine
+}
+
+// New validates cfg and wires the BFF. It does not contact the provider:
+// Run does, until discovery succeeds.
+func New(cfg Config) (*Server, error) {
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	pub, err := url.Parse(cfg.PublicURL)
+	if err != nil || (pub.Scheme != "https" && pub.Scheme != "http") || pub.Host == "" || (pub.Path != "" && pub.Path != "/") || pub.RawQuery != "" {
+		return nil, errors.New("server: public_url must be an origin like https://app.example.com")
+	}
+	pub.Path = ""
+	s.public, s.origin = pub, pub.Scheme+"://"+pub.Host
+	if s.cfg.Prefix == "" {
+		s.cfg.Prefix = "/auth"
+	}
+	if !strings.HasPrefix(s.cfg.Prefix, "/") || strings.HasSuffix(s.cfg.Prefix, "/") {
+		return nil, errors.New("server: prefix must start and not end with /")
+	}
+	if s.cfg.CookieName == "" {
+		s.cfg.CookieName = "__Host-Http-bff"
+	}
+	if s.cfg.Lifetime <= 0 {
+		s.cfg.Lifetime = 8 * time.Hour
+	}
+	if s.cfg.CSRFHeader == "" {
+		s.cfg.CSRFHeader, s.cfg.CSRFValue = "X-CSRF", "1"
+	}
+	if s.cfg.SameSite == 0 || s.cfg.SameSite == http.SameSiteDefaultMode {
+		s.cfg.SameSite = http.SameSiteLaxMode
+	}
+	if s.cfg.SameSite != http.SameSiteLaxMode && s.cfg.SameSite != http.SameSiteStrictMode {
+		return nil, errors.New("server: same_site must be lax or strict")
+	}
+
+	s.ring, err = keys.New(keys.Config{Secrets: cfg.Secrets, Rotation: cfg.Rotation, Window: s.cfg.Lifetime, Now: s.now})
+	if err != nil {
+		return nil, err
+	}
+	s.sealer, err = crypto.NewSealer(crypto.Config{Ring: s.ring})
+	if err != nil {
+		return nil, err
+	}
+	chunker, err := crypto.NewChunker(crypto.ChunkConfig{Name: s.cfg.CookieName, SameSite: s.cfg.SameSite})
+	if err != nil {
+		return nil, err
+	}
+	s.revoked, err = revocation.New(revocation.Config{SnapshotFile: cfg.SnapshotFile, Now: s.now})
+	if err != nil {
+		return nil, err
+	}
+	s.sessions, err = session.NewStore(session.Config{
+		Sealer: s.sealer, Chunker: chunker, Revoker: s.revoked, Now: s.now,
+		OverBudget: func(n int, sess *session.Session) {
+			s.log.Warn("session cookies over budget; a load balancer may refuse them", "bytes", n, "session", sess)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	oc := cfg.OIDC
+	if oc.RedirectURL == "" {
+		oc.RedirectURL = s.origin + s.cfg.Prefix + "/callback"
+	}
+	if oc.Now == nil {
+		oc.Now = s.now
+	}
+	s.idp, err = oauth.New(oc)
+	if err != nil {
+		return nil, err
+	}
+	s.proxy, err = proxy.New(proxy.Config{
+		Routes:         cfg.Routes,
+		Sessions:       s.sessions,
+		Refresher:      s.idp,
+		RefreshMargin:  cfg.RefreshMargin,
+		SuccessorGrace: cfg.SuccessorGrace,
+		PublicURL:      s.public,
+		TrustedProxies: cfg.TrustedProxies,
+		IsBFFCookie:    s.isBFFCookie,
+		ErrorHandler:   s.fail,
+		Logger:         s.log,
+		Now:            s.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.engine = s.routes()
+	return s, nil
+}
+
+// Handler is the BFF's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Ready reports whether the server can sign users in.
+func (s *Server) Ready() bool { return s.idp.Ready() }
+
+// Run does the server's background work until ctx ends: it loads the
+// provider's metadata, retrying with backoff until that succeeds (the server
+// answers 503 on /readyz and sign-in until then), then sweeps expired
+// revocation entries now and then.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.discover(ctx); err != nil {
+		return err
+	}
+	s.sweep(ctx)
+	return nil
+}
+
+func (s *Server) discover(ctx context.Context) error {
+	delay := 500 * time.Millisecond
+	for {
+		err := s.idp.Discover(ctx)
+		if err == nil {
+			s.log.Info("identity provider ready", "issuer", s.idp.Issuer())
+			return nil
+		}
+		s.log.Warn("identity provider discovery failed; retrying", "issuer", s.idp.Issuer(), "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// sweep drops expired revocation entries every ten minutes.
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.revoked.Sweep(); err != nil {
+				s.log.Error("revocation sweep failed", "err", err)
+			}
+		}
+	}
+}
+
+// isBFFCookie reports the session chunks and the login cookies.
+func (s *Server) isBFFCookie(name string) bool {
+	return crypto.IsChunkName(s.cfg.CookieName, name) || strings.HasPrefix(name, s.loginPrefix())
+}
+
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(s.accessLog(), s.recovery())
+
+	auth := e.Group(s.cfg.Prefix, noStore())
+	auth.GET("/login", s.login)
+	auth.GET("/callback", s.callback)
+	auth.GET("/user", s.sameOrigin(false), s.user)
+	auth.POST("/logout", s.sameOrigin(true), s.logout)
+	e.GET("/healthz", noStore(), func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", noStore(), s.readyz)
+	e.NoMethod(func(c *gin.Context) { s.abort(c, errMethod) })
+	e.NoRoute(s.fallback)
+	return e
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	if !s.Ready() {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "waiting for the identity provider"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// fallback serves proxy routes (after the anti-forgery check) and then the
+// static app.
+func (s *Server) fallback(c *gin.Context) {
+	r := c.Request
+	if s.proxy.Match(r.URL.Path) {
+		if err := s.checkForgery(r, true); err != nil {
+			s.abort(c, err)
+			return
+		}
+		s.proxy.ServeHTTP(c.Writer, r)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, s.cfg.Prefix+"/") || s.cfg.Static == nil {
+		s.abort(c, errNotFound)
+		return
+	}
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	s.cfg.Static.ServeHTTP(c.Writer, r)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"error":"server_error"}`)
+	}
+	w.Write(append(b, '\n'))
+}
+
+// String describes the wiring without secrets (for bff check and start-up).
+func (s *Server) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "public URL %s, auth endpoints under %s, issuer %s\n", s.origin, s.cfg.Prefix, s.idp.Issuer())
+	fmt.Fprintf(&b, "session cookie %s, lifetime %s, %d master secret(s)\n", s.cfg.CookieName, s.cfg.Lifetime, len(s.cfg.Secrets))
+	for _, r := range s.cfg.Routes {
+		fmt.Fprintf(&b, "route %s -> %s (token %s, strip prefix %v)\n", r.Path, r.Upstream.Redacted(), r.Token, r.StripPrefix)
+	}
+	return b.String()
+}

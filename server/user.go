@@ -1,0 +1,74 @@
+package server
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/bff-project/bff/session"
+)
+
+// protocolClaims are ID-token claims about the token, not the user; /auth/user
+// leaves them out.
+var protocolClaims = map[string]bool{
+	"iss": true, "aud": true, "exp": true, "iat": true, "nbf": true, "nonce": true,
+	"at_hash": true, "c_hash": true, "s_hash": true, "azp": true, "jti": true, "sid": true, "auth_time": true,
+}
+
+// user answers GET /auth/user with the signed-in user's claims and the session
+// expiry, never a token; 401 when signed out.
+func (s *Server) user(c *gin.Context) {
+	sess, ok := s.loadSession(c)
+	if !ok {
+		return
+	}
+	if sess.Stale() {
+		if err := s.sessions.Save(c.Writer.Header(), c.Request, sess); err != nil {
+			s.log.Warn("re-seal failed", "session", sess, "err", err)
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"sub":        sess.Subject,
+		"claims":     userClaims(sess.IDToken),
+		"expires_at": sess.ExpiryTime().UTC().Format(time.RFC3339),
+	})
+}
+
+// loadSession opens the session or answers the error (clearing the cookies of
+// an invalid, expired or revoked session).
+func (s *Server) loadSession(c *gin.Context) (*session.Session, bool) {
+	sess, err := s.sessions.Load(c.Request)
+	if err != nil {
+		if !errors.Is(err, session.ErrNoSession) {
+			s.sessions.Clear(c.Writer.Header(), c.Request)
+		}
+		s.abort(c, err)
+		return nil, false
+	}
+	return sess, true
+}
+
+// userClaims decodes the ID token's payload. The token was verified when it
+// was received and has been sealed since, so it is not verified again.
+func userClaims(idToken string) map[string]any {
+	claims := map[string]any{}
+	parts := strings.Split(idToken, ".")
+	if len(parts) != 3 {
+		return claims
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil || json.Unmarshal(b, &claims) != nil {
+		return map[string]any{}
+	}
+	for k := range claims {
+		if protocolClaims[k] {
+			delete(claims, k)
+		}
+	}
+	return claims
+}

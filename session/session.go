@@ -1,0 +1,58 @@
+package session
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"time"
+)
+
+// Version is the payload format written by this package.
+const Version = 1
+
+// Session is what the sealed cookie holds: nothing that is not needed. Times
+// are Unix seconds to keep the cookie small.
+type Session struct {
+	V            int    `json:"v"`
+	ID           string `json:"id"`             // random 128-bit session id, the revocation handle
+	Subject      string `json:"sub"`            // the ID token's sub
+	Issuer       string `json:"iss"`            // the provider that signed the user in
+	IdPSession   string `json:"isid,omitempty"` // the ID token's sid (back-channel logout)
+	Start        int64  `json:"st"`             // sign-in time
+	Expiry       int64  `json:"exp"`            // absolute expiry
+	AccessToken  string `json:"at"`
+	AccessExpiry int64  `json:"ate"`
+	RefreshToken string `json:"rt,omitempty"`
+	IDToken      string `json:"idt,omitempty"` // for id_token_hint and the user's claims
+	Scope        string `json:"scp,omitempty"`
+
+	stale bool // opened with a key other than the current sealing key
+}
+
+// NewID returns a random 128-bit session id, base64url.
+func NewID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// StartTime, ExpiryTime and AccessExpiryTime convert the Unix fields.
+func (s *Session) StartTime() time.Time        { return time.Unix(s.Start, 0) }
+func (s *Session) ExpiryTime() time.Time       { return time.Unix(s.Expiry, 0) }
+func (s *Session) AccessExpiryTime() time.Time { return time.Unix(s.AccessExpiry, 0) }
+
+// Stale reports whether the session was sealed under an older key and should
+// be re-sealed the next time the BFF can write a cookie.
+func (s *Session) Stale() bool { return s.stale }
+
+// LogValue prints short hashes of the session id and subject, the expiries and
+// whether a refresh token is held; never a token.
+func (s *Session) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("sid_hash", shortHash(s.ID)),
+		slog.String("sub_hash", shortHash(s.Subject)),
+		slog.Time("expiry", s.ExpiryTime()),
+		slog.Time("access_expiry", s.AccessExpiryTime()),
+		slog.Bool("refresh_token", s.RefreshToken != ""),
+	)
+}

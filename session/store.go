@@ -1,0 +1,141 @@
+package session
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/bff-project/bff/crypto"
+)
+
+var (
+	// ErrNoSession means the request carries no session cookie.
+	ErrNoSession = errors.New("session: no session")
+	// ErrInvalid means the cookies do not open as a session: tampered,
+	// truncated, reordered, sealed by an unknown or retired key, or for
+	// another purpose. Deliberately one error.
+	ErrInvalid = errors.New("session: invalid session cookie")
+	// ErrExpired means the session is past its absolute lifetime.
+	ErrExpired = errors.New("session: session expired")
+	// ErrRevoked means the session was logged out or revoked.
+	ErrRevoked = errors.New("session: session revoked")
+)
+
+// Revoker answers whether a session was revoked. *revocation.List is one.
+type Revoker interface {
+	Revoked(id, sub string, start time.Time) bool
+}
+
+// Config configures a Store.
+type Config struct {
+	Sealer  *crypto.Sealer  // required
+	Chunker *crypto.Chunker // required
+	// Revoker is asked on every Load; nil means no revocation (tests only).
+	Revoker Revoker
+	// Budget is the most cookie bytes (names and values, as the browser
+	// sends them back) a session should take; zero means 6,000, which leaves
+	// room for the app's own cookies under nginx's 8 KB header limit.
+	Budget int
+	// OverBudget, when set, is called with the size of every session written
+	// over Budget (the server logs and counts it). The write still happens.
+	OverBudget func(bytes int, s *Session)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store reads and writes sessions as sealed, chunked cookies.
+type Store struct {
+	cfg Config
+	now func() time.Time
+}
+
+// NewStore validates cfg.
+func NewStore(cfg Config) (*Store, error) {
+	if cfg.Sealer == nil || cfg.Chunker == nil {
+		return nil, errors.New("session: sealer and chunker are required")
+	}
+	if cfg.Budget <= 0 {
+		cfg.Budget = 6000
+	}
+	s := &Store{cfg: cfg, now: cfg.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// Load opens the session the request carries. Errors: ErrNoSession,
+// ErrInvalid, ErrExpired, ErrRevoked. On any error but ErrNoSession the
+// caller should Clear the cookies.
+func (s *Store) Load(r *http.Request) (*Session, error) {
+	value, err := s.cfg.Chunker.Read(r)
+	if errors.Is(err, crypto.ErrNoCookie) {
+		return nil, ErrNoSession
+	}
+	if err != nil {
+		return nil, ErrInvalid
+	}
+	plain, stale, err := s.cfg.Sealer.Open(crypto.Session, value)
+	if err != nil {
+		return nil, ErrInvalid
+	}
+	sess := new(Session)
+	if err := json.Unmarshal(plain, sess); err != nil || sess.V != Version || sess.ID == "" || sess.AccessToken == "" {
+		return nil, ErrInvalid
+	}
+	sess.stale = stale
+	if !s.now().Before(sess.ExpiryTime()) {
+		return nil, ErrExpired
+	}
+	if s.cfg.Revoker != nil && s.cfg.Revoker.Revoked(sess.ID, sess.Subject, sess.StartTime()) {
+		return nil, ErrRevoked
+	}
+	return sess, nil
+}
+
+// Save seals sess under the current key and adds its Set-Cookie headers to h,
+// deleting chunks that r carries and the new value no longer needs.
+func (s *Store) Save(h http.Header, r *http.Request, sess *Session) error {
+	sess.V = Version
+	plain, err := json.Marshal(sess)
+	if err != nil {
+		return fmt.Errorf("session: encode: %w", err)
+	}
+	value, err := s.cfg.Sealer.Seal(crypto.Session, plain)
+	if err != nil {
+		return fmt.Errorf("session: seal: %w", err)
+	}
+	if err := s.cfg.Chunker.Write(h, r, value); err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	sess.stale = false
+	if n := s.cookieBytes(value); n > s.cfg.Budget && s.cfg.OverBudget != nil {
+		s.cfg.OverBudget(n, sess)
+	}
+	return nil
+}
+
+// cookieBytes estimates what the browser sends back: "NAME.i=chunk; " per chunk.
+func (s *Store) cookieBytes(value string) int {
+	return len(value) + 24*(1+len(value)/3900)
+}
+
+// Clear deletes every session chunk the request carries.
+func (s *Store) Clear(h http.Header, r *http.Request) {
+	s.cfg.Chunker.Clear(h, r)
+}
+
+// IsSessionCookie reports whether name is one of this store's chunk names.
+func (s *Store) Names(r *http.Request) []string { return s.cfg.Chunker.Names(r) }
+
+func shortHash(v string) string {
+	if v == "" {
+		return ""
+	}
+	h := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(h[:6])
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine: installs what is missing
+# (Go modules, the test identity provider's npm packages), checks formatting and
+# vet, runs all tests with the race detector, then each fuzz target briefly.
+# Under CI=true a missing part fails the run; nothing is silently skipped.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+FUZZTIME="${FUZZTIME:-5s}"
+
+need() {
+	if ! command -v "$1" >/dev/null 2>&1; then
+		if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -n "${2:-}" ]; then
+			echo "test.sh: installing $2 with apt-get"
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+		else
+			echo "test.sh: '$1' is required; install it (Debian: apt-get install ${2:-$1})" >&2
+			exit 1
+		fi
+	fi
+}
+
+need go
+need node nodejs
+need npm npm
+
+echo "== Go modules"
+go mod download
+
+echo "== identity provider for the end-to-end tests (oidc-provider, pinned in e2e/idp/package-lock.json)"
+if [ ! -d e2e/idp/node_modules/oidc-provider ]; then
+	(cd e2e/idp && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+echo "== gofmt, go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/idp/*'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+
+echo "== tests (race detector on)"
+go test -race -count=1 -timeout 15m ./...
+
+echo "== fuzz targets, $FUZZTIME each"
+for target in $(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort -u); do
+	pkg=$(grep -rlE "^func ${target}\(" --include='*_test.go' . | head -n1 | xargs dirname)
+	echo "-- $pkg $target"
+	go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg"
+done
+echo "== all tests passed"
