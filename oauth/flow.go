@@ -67,6 +67,10 @@ func (c *Client) Callback(ctx context.Context, f Flow, q url.Values) (*Tokens, e
 	if f.State == "" || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(f.State)) != 1 {
 		return nil, ErrStateMismatch
 	}
+	if f.Nonce == "" || f.Verifier == "" {
+		// An incomplete flow would silently turn the nonce or PKCE check off.
+		return nil, ErrStateMismatch
+	}
 	if iss, ok := q["iss"]; ok {
 		if len(iss) != 1 || iss[0] != c.cfg.Issuer {
 			return nil, ErrIssuerMismatch

@@ -36,7 +36,7 @@ type Tokens struct {
 
 // LogValue prints a short hash of the subject, the expiry and whether a
 // refresh token is held; never a token.
-func (t *Tokens) LogValue() slog.Value {
+func (t Tokens) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("sub_hash", ShortHash(t.Subject)),
 		slog.Time("expiry", t.Expiry),
@@ -103,7 +103,11 @@ func (c *Client) tokens(ctx context.Context, p *provider, tok *oauth2.Token, non
 	if tt := strings.ToLower(tok.TokenType); tt != "" && tt != "bearer" {
 		return nil, fmt.Errorf("%w: token type %q is not bearer", ErrInvalidResponse, sanitizeCode(tok.TokenType))
 	}
-	t := &Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
+	t := &Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
+	if tok.ExpiresIn > 0 {
+		// x/oauth2 computes Expiry with the wall clock; ours is injectable.
+		t.Expiry = c.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
 	if s, ok := tok.Extra("scope").(string); ok {
 		t.Scope = s
 	}

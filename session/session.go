@@ -47,7 +47,7 @@ func (s *Session) Stale() bool { return s.stale }
 
 // LogValue prints short hashes of the session id and subject, the expiries and
 // whether a refresh token is held; never a token.
-func (s *Session) LogValue() slog.Value {
+func (s Session) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("sid_hash", shortHash(s.ID)),
 		slog.String("sub_hash", shortHash(s.Subject)),

@@ -129,7 +129,7 @@ func (s *Store) Clear(h http.Header, r *http.Request) {
 	s.cfg.Chunker.Clear(h, r)
 }
 
-// IsSessionCookie reports whether name is one of this store's chunk names.
+// Names lists the session chunk names the request carries.
 func (s *Store) Names(r *http.Request) []string { return s.cfg.Chunker.Names(r) }
 
 func shortHash(v string) string {
