@@ -30,6 +30,7 @@ type fileConfig struct {
 	Listen         string   `yaml:"listen"`
 	PublicURL      string   `yaml:"public_url"`
 	AuthPrefix     string   `yaml:"auth_prefix"`
+	StaticDir      string   `yaml:"static_dir"`
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	OIDC           struct {
 		Issuer                string            `yaml:"issuer"`
@@ -180,6 +181,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	}
 	sc.PublicURL = fc.PublicURL
 	sc.Prefix = fc.AuthPrefix
+	sc.StaticDir = fc.StaticDir
 	for _, p := range fc.TrustedProxies {
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {

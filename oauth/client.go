@@ -74,12 +74,13 @@ type Client struct {
 
 // provider is what discovery yields; immutable once stored.
 type provider struct {
-	oauth2       oauth2.Config
-	verifier     *oidc.IDTokenVerifier
-	revokeURL    string
-	endSession   string
-	issParameter bool // authorization_response_iss_parameter_supported (RFC 9207)
-	basicAuth    bool
+	oauth2         oauth2.Config
+	verifier       *oidc.IDTokenVerifier
+	logoutVerifier *oidc.IDTokenVerifier
+	revokeURL      string
+	endSession     string
+	issParameter   bool // authorization_response_iss_parameter_supported (RFC 9207)
+	basicAuth      bool
 }
 
 // metadata is the subset of the discovery document that go-oidc does not expose.
@@ -200,10 +201,11 @@ func (c *Client) Discover(ctx context.Context) error {
 			SupportedSigningAlgs: algs,
 			Now:                  c.now,
 		}),
-		revokeURL:    md.RevocationEndpoint,
-		endSession:   md.EndSessionEndpoint,
-		issParameter: md.IssParameter,
-		basicAuth:    basic,
+		logoutVerifier: newLogoutVerifier(op, c.cfg.ClientID, algs, c.now),
+		revokeURL:      md.RevocationEndpoint,
+		endSession:     md.EndSessionEndpoint,
+		issParameter:   md.IssParameter,
+		basicAuth:      basic,
 	}
 	c.meta.Store(p)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -32,6 +33,7 @@ type List struct {
 	now  func() time.Time
 	mu   sync.RWMutex
 	ids  map[string]time.Time    // session id -> entry expiry
+	idps map[string]time.Time    // provider session id (sid) -> entry expiry
 	subs map[string]subjectEntry // subject -> sessions started before
 	save sync.Mutex              // serializes snapshot writes
 }
@@ -44,6 +46,7 @@ type subjectEntry struct {
 type snapshot struct {
 	Version  int                     `json:"version"`
 	Sessions map[string]time.Time    `json:"sessions"`
+	IdP      map[string]time.Time    `json:"idp_sessions"`
 	Subjects map[string]subjectEntry `json:"subjects"`
 }
 
@@ -54,7 +57,7 @@ func New(cfg Config) (*List, error) {
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = 1_000_000
 	}
-	l := &List{cfg: cfg, now: cfg.Now, ids: map[string]time.Time{}, subs: map[string]subjectEntry{}}
+	l := &List{cfg: cfg, now: cfg.Now, ids: map[string]time.Time{}, idps: map[string]time.Time{}, subs: map[string]subjectEntry{}}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -78,6 +81,11 @@ func New(cfg Config) (*List, error) {
 			l.ids[id] = exp
 		}
 	}
+	for sid, exp := range s.IdP {
+		if exp.After(now) {
+			l.idps[sid] = exp
+		}
+	}
 	for sub, e := range s.Subjects {
 		if e.Expiry.After(now) {
 			l.subs[sub] = e
@@ -92,18 +100,33 @@ func (l *List) RevokeSession(id string, expiry time.Time) error {
 	if id == "" {
 		return errors.New("revocation: empty session id")
 	}
+	return l.revokeID(l.ids, id, expiry)
+}
+
+// RevokeIdPSession revokes every session that the provider's session sid
+// signed in (back-channel logout), until expiry (now plus the longest
+// session lifetime).
+func (l *List) RevokeIdPSession(sid string, expiry time.Time) error {
+	if sid == "" {
+		return errors.New("revocation: empty provider session id")
+	}
+	return l.revokeID(l.idps, sid, expiry)
+}
+
+func (l *List) revokeID(m map[string]time.Time, id string, expiry time.Time) error {
 	l.mu.Lock()
 	now := l.now()
 	if !expiry.After(now) {
 		l.mu.Unlock()
 		return nil
 	}
-	if _, ok := l.ids[id]; !ok && l.fullLocked(now) {
+	old, ok := m[id]
+	if !ok && l.fullLocked(now) {
 		l.mu.Unlock()
 		return ErrFull
 	}
-	if old, ok := l.ids[id]; !ok || expiry.After(old) {
-		l.ids[id] = expiry
+	if !ok || expiry.After(old) {
+		m[id] = expiry
 	}
 	l.mu.Unlock()
 	return l.persist()
@@ -139,13 +162,18 @@ func (l *List) RevokeSubject(sub string, before, expiry time.Time) error {
 	return l.persist()
 }
 
-// Revoked reports whether the session id of subject sub, started at start,
-// is revoked.
-func (l *List) Revoked(id, sub string, start time.Time) bool {
+// Revoked reports whether the session id, signed in by the provider's
+// session idpSession (may be empty) for subject sub at start, is revoked.
+func (l *List) Revoked(id, idpSession, sub string, start time.Time) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if _, ok := l.ids[id]; ok {
 		return true
+	}
+	if idpSession != "" {
+		if _, ok := l.idps[idpSession]; ok {
+			return true
+		}
 	}
 	if e, ok := l.subs[sub]; ok && start.Before(e.Before) {
 		return true
@@ -157,23 +185,25 @@ func (l *List) Revoked(id, sub string, start time.Time) bool {
 func (l *List) Len() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return len(l.ids) + len(l.subs)
+	return len(l.ids) + len(l.idps) + len(l.subs)
 }
 
 // fullLocked sweeps expired entries when the list looks full and reports
 // whether it still is. Sweeping only when needed keeps writes O(1) amortized.
 func (l *List) fullLocked(now time.Time) bool {
-	if len(l.ids)+len(l.subs) < l.cfg.MaxEntries {
+	if len(l.ids)+len(l.idps)+len(l.subs) < l.cfg.MaxEntries {
 		return false
 	}
 	l.sweepLocked(now)
-	return len(l.ids)+len(l.subs) >= l.cfg.MaxEntries
+	return len(l.ids)+len(l.idps)+len(l.subs) >= l.cfg.MaxEntries
 }
 
 func (l *List) sweepLocked(now time.Time) {
-	for id, exp := range l.ids {
-		if !exp.After(now) {
-			delete(l.ids, id)
+	for _, m := range []map[string]time.Time{l.ids, l.idps} {
+		for id, exp := range m {
+			if !exp.After(now) {
+				delete(m, id)
+			}
 		}
 	}
 	for sub, e := range l.subs {
@@ -200,10 +230,7 @@ func (l *List) persist() error {
 	l.save.Lock()
 	defer l.save.Unlock()
 	l.mu.RLock()
-	s := snapshot{Version: 1, Sessions: make(map[string]time.Time, len(l.ids)), Subjects: make(map[string]subjectEntry, len(l.subs))}
-	for k, v := range l.ids {
-		s.Sessions[k] = v
-	}
+	s := snapshot{Version: 1, Sessions: maps.Clone(l.ids), IdP: maps.Clone(l.idps), Subjects: make(map[string]subjectEntry, len(l.subs))}
 	for k, v := range l.subs {
 		s.Subjects[k] = v
 	}

@@ -24,21 +24,27 @@ func TestRevoked(t *testing.T) {
 	if err := l.RevokeSubject("alice", c.t, c.t.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	if err := l.RevokeIdPSession("idp-1", c.t.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		id    string
+		idp   string
 		sub   string
 		start time.Time
 		want  bool
 	}{
-		{"revoked id", "s1", "bob", c.t, true},
-		{"other id", "s2", "bob", c.t, false},
-		{"subject, started before", "s3", "alice", c.t.Add(-time.Minute), true},
-		{"subject, started after", "s4", "alice", c.t.Add(time.Second), false},
+		{"revoked provider session", "s5", "idp-1", "bob", c.t, true},
+		{"other provider session", "s6", "idp-2", "bob", c.t, false},
+		{"revoked id", "s1", "", "bob", c.t, true},
+		{"other id", "s2", "", "bob", c.t, false},
+		{"subject, started before", "s3", "", "alice", c.t.Add(-time.Minute), true},
+		{"subject, started after", "s4", "", "alice", c.t.Add(time.Second), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := l.Revoked(tt.id, tt.sub, tt.start); got != tt.want {
+			if got := l.Revoked(tt.id, tt.idp, tt.sub, tt.start); got != tt.want {
 				t.Errorf("Revoked(%q, %q) = %v, want %v", tt.id, tt.sub, got, tt.want)
 			}
 		})
@@ -63,10 +69,10 @@ func TestExpiryAndBound(t *testing.T) {
 	if err := l.RevokeSession("c", c.t.Add(time.Hour)); err != nil {
 		t.Fatalf("after expiry: %v", err)
 	}
-	if l.Revoked("a", "", c.t) {
+	if l.Revoked("a", "", "", c.t) {
 		t.Error("expired entry still revoked")
 	}
-	if !l.Revoked("b", "", c.t) || !l.Revoked("c", "", c.t) {
+	if !l.Revoked("b", "", "", c.t) || !l.Revoked("c", "", "", c.t) {
 		t.Error("live entries lost")
 	}
 }
@@ -81,17 +87,21 @@ func TestSnapshot(t *testing.T) {
 	l.RevokeSession("s1", c.t.Add(time.Hour))
 	l.RevokeSession("short", c.t.Add(time.Minute))
 	l.RevokeSubject("alice", c.t, c.t.Add(time.Hour))
+	l.RevokeIdPSession("idp-1", c.t.Add(time.Hour))
 
 	c.t = c.t.Add(2 * time.Minute)
 	l2, err := New(Config{SnapshotFile: file, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !l2.Revoked("s1", "", c.t) || !l2.Revoked("x", "alice", c.t.Add(-3*time.Minute)) {
+	if !l2.Revoked("s1", "", "", c.t) || !l2.Revoked("x", "", "alice", c.t.Add(-3*time.Minute)) {
 		t.Error("restart lost a revocation")
 	}
-	if l2.Len() != 2 {
-		t.Errorf("expired entry loaded: len = %d, want 2", l2.Len())
+	if !l2.Revoked("y", "idp-1", "", c.t) {
+		t.Error("restart lost a provider-session revocation")
+	}
+	if l2.Len() != 3 {
+		t.Errorf("expired entry loaded: len = %d, want 3", l2.Len())
 	}
 
 	if err := os.WriteFile(file, []byte("{garbage"), 0o600); err != nil {

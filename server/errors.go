@@ -47,6 +47,8 @@ func classify(err error) publicError {
 		return publicError{http.StatusBadRequest, authErr.Code, "the identity provider did not sign you in"}
 	case errors.Is(err, oauth.ErrStateMismatch), errors.Is(err, errLoginExpired):
 		return publicError{http.StatusBadRequest, "invalid_state", "sign-in expired or was started elsewhere; start again"}
+	case errors.Is(err, oauth.ErrInvalidLogoutToken):
+		return publicError{http.StatusBadRequest, "invalid_request", "invalid logout token"}
 	case errors.Is(err, oauth.ErrNotReady):
 		return publicError{http.StatusServiceUnavailable, "temporarily_unavailable", "identity provider not reachable yet"}
 	case errors.Is(err, oauth.ErrProvider):

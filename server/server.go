@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -57,8 +58,11 @@ type Config struct {
 	// SnapshotFile persists the revocation list; empty keeps it in memory.
 	SnapshotFile string
 	// Static serves everything that is neither an auth endpoint nor a
-	// route (the app's files); nil answers 404.
+	// route (the app's files). When nil, StaticDir's files are served; when
+	// both are empty, such requests get 404.
 	Static http.Handler
+	// StaticDir is a directory of app files (index.html for "/").
+	StaticDir string
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -79,6 +83,7 @@ type Server struct {
 	idp      *oauth.Client
 	proxy    *proxy.Proxy
 	engine   *gin.Engine
+	jtis     seenJTIs
 }
 
 // New validates cfg and wires the BFF. It does not contact the provider:
@@ -171,6 +176,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.cfg.Static == nil && s.cfg.StaticDir != "" {
+		if st, err := os.Stat(s.cfg.StaticDir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("server: static_dir %s is not a directory", s.cfg.StaticDir)
+		}
+		s.cfg.Static = staticDir(s.cfg.StaticDir)
+	}
 	s.engine = s.routes()
 	return s, nil
 }
@@ -246,6 +257,7 @@ func (s *Server) routes() *gin.Engine {
 	auth.GET("/callback", s.callback)
 	auth.GET("/user", s.sameOrigin(false), s.user)
 	auth.POST("/logout", s.sameOrigin(true), s.logout)
+	auth.POST("/backchannel-logout", s.backchannelLogout)
 	e.GET("/healthz", noStore(), func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", noStore(), s.readyz)
 	e.NoMethod(func(c *gin.Context) { s.abort(c, errMethod) })

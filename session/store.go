@@ -27,7 +27,7 @@ var (
 
 // Revoker answers whether a session was revoked. *revocation.List is one.
 type Revoker interface {
-	Revoked(id, sub string, start time.Time) bool
+	Revoked(id, idpSession, sub string, start time.Time) bool
 }
 
 // Config configures a Store.
@@ -91,7 +91,7 @@ func (s *Store) Load(r *http.Request) (*Session, error) {
 	if !s.now().Before(sess.ExpiryTime()) {
 		return nil, ErrExpired
 	}
-	if s.cfg.Revoker != nil && s.cfg.Revoker.Revoked(sess.ID, sess.Subject, sess.StartTime()) {
+	if s.cfg.Revoker != nil && s.cfg.Revoker.Revoked(sess.ID, sess.IdPSession, sess.Subject, sess.StartTime()) {
 		return nil, ErrRevoked
 	}
 	return sess, nil

@@ -19,7 +19,7 @@ func (c *clock) Now() time.Time { return c.t }
 
 type revoker map[string]bool
 
-func (r revoker) Revoked(id, _ string, _ time.Time) bool { return r[id] }
+func (r revoker) Revoked(id, _, _ string, _ time.Time) bool { return r[id] }
 
 // fixture is a store over a real key ring, sealer and chunker.
 type fixture struct {

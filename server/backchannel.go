@@ -1,0 +1,99 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/bff-project/bff/oauth"
+)
+
+// jtiTTL is how long a logout token's jti is remembered: longer than the
+// oldest iat VerifyLogoutToken accepts, so a replay is refused as long as the
+// token itself would pass.
+const jtiTTL = 10 * time.Minute
+
+// maxJTIs bounds the replay cache; when full, logout tokens are refused
+// (the provider retries) rather than memory growing without bound.
+const maxJTIs = 100_000
+
+var errReplay = fmt.Errorf("%w: replayed jti", oauth.ErrInvalidLogoutToken)
+
+// seenJTIs remembers logout-token ids to refuse replays.
+type seenJTIs struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+// add records jti and reports false when it was seen before (or the cache is
+// full of live entries).
+func (j *seenJTIs) add(jti string, now time.Time) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.seen == nil {
+		j.seen = map[string]time.Time{}
+	}
+	if exp, ok := j.seen[jti]; ok && now.Before(exp) {
+		return false
+	}
+	if len(j.seen) >= maxJTIs {
+		for k, exp := range j.seen {
+			if !now.Before(exp) {
+				delete(j.seen, k)
+			}
+		}
+		if len(j.seen) >= maxJTIs {
+			return false
+		}
+	}
+	j.seen[jti] = now.Add(jtiTTL)
+	return true
+}
+
+// backchannelLogout answers POST /auth/backchannel-logout (OpenID Connect
+// Back-Channel Logout 1.0): the provider posts a logout token; every session
+// of that provider session (sid), or else every session of that subject that
+// started before now, is revoked. It is a server-to-server call: no cookie,
+// no anti-forgery header.
+func (s *Server) backchannelLogout(c *gin.Context) {
+	r := c.Request
+	r.Body = http.MaxBytesReader(c.Writer, r.Body, 32<<10)
+	if err := r.ParseForm(); err != nil {
+		s.abort(c, fmt.Errorf("%w: unreadable form", oauth.ErrInvalidLogoutToken))
+		return
+	}
+	raw := r.PostForm.Get("logout_token")
+	if raw == "" || len(r.PostForm["logout_token"]) != 1 {
+		s.abort(c, fmt.Errorf("%w: no logout_token", oauth.ErrInvalidLogoutToken))
+		return
+	}
+	lt, err := s.idp.VerifyLogoutToken(r.Context(), raw)
+	if err != nil {
+		s.abort(c, err)
+		return
+	}
+	now := s.now()
+	if !s.jtis.add(lt.JTI, now) {
+		s.abort(c, errReplay)
+		return
+	}
+	until := now.Add(s.cfg.Lifetime)
+	if lt.SessionID != "" {
+		err = s.revoked.RevokeIdPSession(lt.SessionID, until)
+	} else {
+		err = s.revoked.RevokeSubject(lt.Subject, now, until)
+	}
+	if err != nil {
+		s.abort(c, err)
+		return
+	}
+	by := "sub"
+	if lt.SessionID != "" {
+		by = "sid"
+	}
+	s.log.Info("back-channel logout", "by", by, "sid_hash", oauth.ShortHash(lt.SessionID), "sub_hash", oauth.ShortHash(lt.Subject))
+	c.Status(http.StatusOK)
+}
