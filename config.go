@@ -31,6 +31,7 @@ type fileConfig struct {
 	PublicURL      string   `yaml:"public_url"`
 	AuthPrefix     string   `yaml:"auth_prefix"`
 	StaticDir      string   `yaml:"static_dir"`
+	MetricsListen  string   `yaml:"metrics_listen"`
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	OIDC           struct {
 		Issuer                string            `yaml:"issuer"`
@@ -182,6 +183,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	sc.PublicURL = fc.PublicURL
 	sc.Prefix = fc.AuthPrefix
 	sc.StaticDir = fc.StaticDir
+	sc.SeparateMetrics = fc.MetricsListen != ""
 	for _, p := range fc.TrustedProxies {
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {

@@ -154,6 +154,15 @@ func New(cfg Config) (*Proxy, error) {
 // Match reports whether a route serves path.
 func (p *Proxy) Match(path string) bool { return p.match(path) != nil }
 
+// RoutePath is the configured path of the route serving path, or "" (for
+// metrics labels: bounded by the configuration).
+func (p *Proxy) RoutePath(path string) string {
+	if rt := p.match(path); rt != nil {
+		return rt.Path
+	}
+	return ""
+}
+
 func (p *Proxy) match(path string) *route {
 	for _, rt := range p.routes {
 		if strings.HasPrefix(path, rt.Path) {

@@ -90,6 +90,7 @@ func (s *Server) backchannelLogout(c *gin.Context) {
 		s.abort(c, err)
 		return
 	}
+	s.metrics.revocation.WithLabelValues("backchannel").Inc()
 	by := "sub"
 	if lt.SessionID != "" {
 		by = "sid"

@@ -84,6 +84,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if pe.status >= 500 {
 		level = slog.LevelError
 	}
+	s.metrics.refused.WithLabelValues(pe.code).Inc()
 	s.log.Log(r.Context(), level, "request refused", "path", r.URL.Path, "status", pe.status, "reason", pe.code, "err", err)
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")

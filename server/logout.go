@@ -33,6 +33,7 @@ func (s *Server) logout(c *gin.Context) {
 			s.abort(c, err)
 			return
 		}
+		s.metrics.revocation.WithLabelValues("logout").Inc()
 		if sess.RefreshToken != "" {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 			err := s.idp.Revoke(ctx, sess.RefreshToken, "refresh_token")

@@ -91,6 +91,14 @@ func (s *Server) accessLog() gin.HandlerFunc {
 		}
 		c.Writer.Header().Set("X-Request-Id", id)
 		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = s.proxy.RoutePath(r.URL.Path)
+			if route == "" {
+				route = "other"
+			}
+		}
+		s.metrics.observeRequest(route, c.Writer.Status(), time.Since(start))
 		s.log.Info("request",
 			"id", id,
 			"method", r.Method,

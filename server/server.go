@@ -63,6 +63,9 @@ type Config struct {
 	Static http.Handler
 	// StaticDir is a directory of app files (index.html for "/").
 	StaticDir string
+	// SeparateMetrics leaves /metrics off the main handler (main serves
+	// MetricsHandler on its own listener).
+	SeparateMetrics bool
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -78,7 +81,8 @@ type Server struct {
 	now      func() time.Time
 	ring     *keys.Ring
 	sealer   *crypto.Sealer
-	sessions *session.Store
+	sessions countingSessions
+	metrics  *metrics
 	revoked  *revocation.List
 	idp      *oauth.Client
 	proxy    *proxy.Proxy
@@ -140,21 +144,31 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.sessions, err = session.NewStore(session.Config{
+	s.metrics = newMetrics(s.revoked.Len)
+	store, err := session.NewStore(session.Config{
 		Sealer: s.sealer, Chunker: chunker, Revoker: s.revoked, Now: s.now,
+		OnSave: func(n int) {
+			s.metrics.sessions.WithLabelValues("sealed").Inc()
+			s.metrics.cookieSize.Observe(float64(n))
+		},
 		OverBudget: func(n int, sess *session.Session) {
+			s.metrics.overBudget.Inc()
 			s.log.Warn("session cookies over budget; a load balancer may refuse them", "bytes", n, "session", sess)
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.sessions = countingSessions{store, s.metrics}
 	oc := cfg.OIDC
 	if oc.RedirectURL == "" {
 		oc.RedirectURL = s.origin + s.cfg.Prefix + "/callback"
 	}
 	if oc.Now == nil {
 		oc.Now = s.now
+	}
+	if oc.HTTPClient == nil {
+		oc.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: s.metrics.providerTransport(http.DefaultTransport)}
 	}
 	s.idp, err = oauth.New(oc)
 	if err != nil {
@@ -170,6 +184,7 @@ func New(cfg Config) (*Server, error) {
 		TrustedProxies: cfg.TrustedProxies,
 		IsBFFCookie:    s.isBFFCookie,
 		ErrorHandler:   s.fail,
+		OnRefresh:      s.metrics.observeRefresh,
 		Logger:         s.log,
 		Now:            s.now,
 	})
@@ -188,6 +203,9 @@ func New(cfg Config) (*Server, error) {
 
 // Handler is the BFF's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.engine }
+
+// MetricsHandler serves the Prometheus metrics.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
 
 // Ready reports whether the server can sign users in.
 func (s *Server) Ready() bool { return s.idp.Ready() }
@@ -260,6 +278,9 @@ func (s *Server) routes() *gin.Engine {
 	auth.POST("/backchannel-logout", s.backchannelLogout)
 	e.GET("/healthz", noStore(), func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", noStore(), s.readyz)
+	if !s.cfg.SeparateMetrics {
+		e.GET("/metrics", gin.WrapH(s.metrics.handler()))
+	}
 	e.NoMethod(func(c *gin.Context) { s.abort(c, errMethod) })
 	e.NoRoute(s.fallback)
 	return e

@@ -43,6 +43,9 @@ type Config struct {
 	// OverBudget, when set, is called with the size of every session written
 	// over Budget (the server logs and counts it). The write still happens.
 	OverBudget func(bytes int, s *Session)
+	// OnSave, when set, is called with the cookie bytes of every session
+	// written (metrics).
+	OnSave func(bytes int)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -113,7 +116,11 @@ func (s *Store) Save(h http.Header, r *http.Request, sess *Session) error {
 		return fmt.Errorf("session: %w", err)
 	}
 	sess.stale = false
-	if n := s.cookieBytes(value); n > s.cfg.Budget && s.cfg.OverBudget != nil {
+	n := s.cookieBytes(value)
+	if s.cfg.OnSave != nil {
+		s.cfg.OnSave(n)
+	}
+	if n > s.cfg.Budget && s.cfg.OverBudget != nil {
 		s.cfg.OverBudget(n, sess)
 	}
 	return nil

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bff-project/bff/oauth"
+	"github.com/bff-project/bff/proxy"
+	"github.com/bff-project/bff/session"
+)
+
+// metrics are the server's Prometheus metrics, on a registry of its own.
+type metrics struct {
+	reg        *prometheus.Registry
+	requests   *prometheus.CounterVec   // route, code class
+	latency    *prometheus.HistogramVec // route
+	refused    *prometheus.CounterVec   // reason (the public error code)
+	sessions   *prometheus.CounterVec   // event: opened, sealed, refused_<reason>
+	refreshes  *prometheus.CounterVec   // outcome
+	cookieSize prometheus.Histogram
+	overBudget prometheus.Counter
+	provider   *prometheus.HistogramVec // code class
+	revocation *prometheus.CounterVec   // kind
+}
+
+func newMetrics(revocationLen func() int) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bff_http_requests_total", Help: "Requests served, by route and status class.",
+	}, []string{"route", "code"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "bff_http_request_duration_seconds", Help: "Request latency, by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"route"})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bff_refused_total", Help: "Requests answered with an error, by reason.",
+	}, []string{"reason"})
+	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bff_sessions_total", Help: "Session cookies opened, sealed and refused (by reason).",
+	}, []string{"event"})
+	m.refreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bff_refreshes_total", Help: "Access-token refreshes by outcome: refreshed, shared (single flight), successor (cache), invalid_grant, provider_error, error.",
+	}, []string{"outcome"})
+	m.cookieSize = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "bff_session_cookie_bytes", Help: "Bytes of session cookies written.",
+		Buckets: []float64{1000, 2000, 3000, 4000, 5000, 6000, 8000, 12000, 16000},
+	})
+	m.overBudget = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bff_session_over_budget_total", Help: "Sessions written over the cookie byte budget.",
+	})
+	m.provider = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "bff_provider_request_duration_seconds", Help: "Latency of calls to the identity provider, by status code.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"code"})
+	m.revocation = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bff_revocations_total", Help: "Revocations recorded, by kind: logout, backchannel.",
+	}, []string{"kind"})
+	m.reg.MustRegister(m.requests, m.latency, m.refused, m.sessions, m.refreshes, m.cookieSize, m.overBudget, m.provider, m.revocation,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bff_revocation_list_entries", Help: "Entries on the revocation list.",
+		}, func() float64 { return float64(revocationLen()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// handler serves the metrics in the Prometheus text format.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func codeClass(status int) string {
+	if status < 100 || status > 599 {
+		return "other"
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
+
+func (m *metrics) observeRequest(route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, codeClass(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}
+
+func (m *metrics) observeRefresh(o proxy.Outcome, err error) {
+	if err != nil {
+		m.refreshes.WithLabelValues(refreshErrorClass(err)).Inc()
+		return
+	}
+	m.refreshes.WithLabelValues(string(o)).Inc()
+}
+
+// providerTransport wraps the transport to the identity provider with a
+// latency histogram labelled by status code.
+func (m *metrics) providerTransport(next http.RoundTripper) http.RoundTripper {
+	return promhttp.InstrumentRoundTripperDuration(m.provider, next)
+}
+
+func refreshErrorClass(err error) string {
+	switch {
+	case errors.Is(err, oauth.ErrReauthRequired):
+		return "invalid_grant"
+	case errors.Is(err, oauth.ErrProvider):
+		return "provider_error"
+	default:
+		return "error"
+	}
+}
+
+// countingSessions counts what happens to session cookies on their way
+// through the proxy and the auth endpoints.
+type countingSessions struct {
+	*session.Store
+	m *metrics
+}
+
+func (c countingSessions) Load(r *http.Request) (*session.Session, error) {
+	s, err := c.Store.Load(r)
+	switch {
+	case err == nil:
+		c.m.sessions.WithLabelValues("opened").Inc()
+	case errors.Is(err, session.ErrNoSession):
+	default:
+		c.m.sessions.WithLabelValues("refused_" + sessionErrorReason(err)).Inc()
+	}
+	return s, err
+}
+
+func sessionErrorReason(err error) string {
+	switch {
+	case errors.Is(err, session.ErrExpired):
+		return "expired"
+	case errors.Is(err, session.ErrRevoked):
+		return "revoked"
+	default:
+		return "invalid"
+	}
+}
