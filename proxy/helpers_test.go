@@ -70,6 +70,7 @@ type fakeRefresher struct {
 	nilTok  bool // return (nil, nil)
 	entered chan struct{}
 	release chan struct{}
+	during  func() // called inside every Refresh, e.g. to move the clock
 }
 
 func (f *fakeRefresher) Refresh(ctx context.Context, refreshToken, sub string) (*oauth.Tokens, error) {
@@ -90,6 +91,9 @@ func (f *fakeRefresher) Refresh(ctx context.Context, refreshToken, sub string) (
 	}
 	if release != nil {
 		<-release
+	}
+	if f.during != nil {
+		f.during()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bff-project/bff/oauth"
@@ -80,11 +81,12 @@ type Config struct {
 
 // Proxy is an http.Handler for the configured routes.
 type Proxy struct {
-	cfg     Config
-	routes  []*route // longest path first
-	refresh *refresher
-	log     *slog.Logger
-	now     func() time.Time
+	cfg       Config
+	routes    atomic.Pointer[[]*route] // longest path first; swapped by SetRoutes
+	transport http.RoundTripper
+	refresh   *refresher
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 type route struct {
@@ -101,6 +103,9 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if cfg.IsBFFCookie == nil {
 		return nil, errors.New("proxy: IsBFFCookie is required")
+	}
+	if u := cfg.PublicURL; (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("proxy: public URL must be an absolute http(s) URL")
 	}
 	if cfg.RefreshMargin <= 0 {
 		cfg.RefreshMargin = 60 * time.Second
@@ -119,36 +124,58 @@ func New(cfg Config) (*Proxy, error) {
 		p.now = time.Now
 	}
 	p.refresh = newRefresher(cfg.Refresher, cfg.SuccessorGrace, p.now)
-	transport := cfg.Transport
-	if transport == nil {
+	p.transport = cfg.Transport
+	if p.transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns = 4 * cfg.MaxIdleConnsPerHost
 		t.MaxIdleConnsPerHost = cfg.MaxIdleConnsPerHost
-		transport = t
+		p.transport = t
 	}
+	if err := p.SetRoutes(cfg.Routes); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// SetRoutes validates routes and replaces the route table atomically; on
+// error the old table stays. Requests in flight finish on the old routes;
+// refreshes in flight are not disturbed.
+func (p *Proxy) SetRoutes(routes []Route) error {
 	seen := map[string]bool{}
-	for _, r := range cfg.Routes {
+	table := make([]*route, 0, len(routes))
+	for _, r := range routes {
 		if err := r.validate(); err != nil {
-			return nil, err
+			return err
 		}
 		if seen[r.Path] {
-			return nil, fmt.Errorf("proxy: route %s is configured twice", r.Path)
+			return fmt.Errorf("proxy: route %s is configured twice", r.Path)
 		}
 		seen[r.Path] = true
 		rt := &route{Route: r}
 		rt.rp = &httputil.ReverseProxy{
 			Rewrite:        p.rewriter(rt),
-			Transport:      transport,
+			Transport:      p.transport,
 			ModifyResponse: p.modifyResponse,
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				cfg.ErrorHandler(w, r, fmt.Errorf("%w: %w", ErrUpstream, err))
+				p.cfg.ErrorHandler(w, r, fmt.Errorf("%w: %w", ErrUpstream, err))
 			},
 			ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 		}
-		p.routes = append(p.routes, rt)
+		table = append(table, rt)
 	}
-	slices.SortFunc(p.routes, func(a, b *route) int { return len(b.Path) - len(a.Path) })
-	return p, nil
+	slices.SortFunc(table, func(a, b *route) int { return len(b.Path) - len(a.Path) })
+	p.routes.Store(&table)
+	return nil
+}
+
+// Routes returns the current routes, longest path first.
+func (p *Proxy) Routes() []Route {
+	table := *p.routes.Load()
+	out := make([]Route, len(table))
+	for i, rt := range table {
+		out[i] = rt.Route
+	}
+	return out
 }
 
 // Match reports whether a route serves path.
@@ -164,8 +191,8 @@ func (p *Proxy) RoutePath(path string) string {
 }
 
 func (p *Proxy) match(path string) *route {
-	for _, rt := range p.routes {
-		if strings.HasPrefix(path, rt.Path) {
+	for _, rt := range *p.routes.Load() {
+		if rt.matches(path) {
 			return rt
 		}
 	}
@@ -190,6 +217,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case err == nil:
 			s, err = p.fresh(w, r, s)
 			if err != nil {
+				if rt.Token == TokenOptional && errors.Is(err, oauth.ErrReauthRequired) {
+					break // the session ended (cookies cleared): go on signed out
+				}
 				p.cfg.ErrorHandler(w, r, err)
 				return
 			}
@@ -231,7 +261,7 @@ func (p *Proxy) fresh(w http.ResponseWriter, r *http.Request, s *session.Session
 			p.cfg.Sessions.Clear(w.Header(), r)
 			return nil, err
 		}
-		if now.Before(s.AccessExpiryTime()) {
+		if p.now().Before(s.AccessExpiryTime()) {
 			// The provider is down but the token still works for a while.
 			p.log.Warn("refresh failed, using the current token while it lasts", "session", s, "err", err)
 			return s, nil
@@ -269,6 +299,13 @@ func (p *Proxy) rewriter(rt *route) func(*httputil.ProxyRequest) {
 			}
 		}
 		pr.SetURL(rt.Upstream)
+		// ReverseProxy drops Forwarded and X-Forwarded-For/Host/Proto; the
+		// rest of the family is just as believable to some upstreams.
+		for name := range pr.Out.Header {
+			if strings.HasPrefix(name, "X-Forwarded-") || name == "X-Real-Ip" || name == "True-Client-Ip" || name == "Forwarded" {
+				pr.Out.Header.Del(name)
+			}
+		}
 		if p.trusted(pr.In.RemoteAddr) {
 			if xff := pr.In.Header.Values("X-Forwarded-For"); len(xff) > 0 {
 				pr.Out.Header["X-Forwarded-For"] = slices.Clone(xff)

@@ -50,12 +50,28 @@ func (rt *Route) validate() error {
 }
 
 // hasDotSegment reports whether a (decoded) path holds "." or ".." segments,
-// which an upstream might resolve to a path outside the route.
+// which an upstream might resolve to a path outside the route. It also
+// counts what some servers turn into such segments: a backslash (IIS treats
+// it as "/") and a ";parameter" suffix (Tomcat and Spring drop it before
+// resolving "..").
 func hasDotSegment(p string) bool {
+	if strings.ContainsRune(p, '\\') {
+		return true
+	}
 	for seg := range strings.SplitSeq(p, "/") {
+		seg, _, _ = strings.Cut(seg, ";")
 		if seg == "." || seg == ".." {
 			return true
 		}
 	}
 	return false
+}
+
+// matches reports whether path is under the route: the prefix, ending at a
+// segment boundary ("/api" serves "/api" and "/api/x", not "/apix").
+func (rt *Route) matches(path string) bool {
+	if !strings.HasPrefix(path, rt.Path) {
+		return false
+	}
+	return strings.HasSuffix(rt.Path, "/") || len(path) == len(rt.Path) || path[len(rt.Path)] == '/'
 }

@@ -38,6 +38,7 @@ func TestRouting(t *testing.T) {
 		{name: "strip without trailing slash, bare prefix", target: "/noslash", wantURI: "/"},
 		{name: "strip onto a base path", target: "/based/x/y", wantURI: "/base/x/y"},
 		{name: "catch-all route", target: "/elsewhere", wantURI: "/root/elsewhere"},
+		{name: "prefix without slash ends at a segment boundary", target: "/noslashy", wantURI: "/root/noslashy"},
 
 		{name: "dot-dot segment", target: "/api/../x", wantErr: proxy.ErrBadPath},
 		{name: "dot segment", target: "/api/./x", wantErr: proxy.ErrBadPath},
@@ -92,6 +93,19 @@ func TestNoRoute(t *testing.T) {
 			}
 		})
 	}
+	t.Run("RoutePath is the longest configured prefix", func(t *testing.T) {
+		h := newHarness(t, func(cfg *proxy.Config, up *upstream) {
+			cfg.Routes = []proxy.Route{
+				{Path: "/api/", Upstream: up.url(t, "")},
+				{Path: "/api/v2/", Upstream: up.url(t, "")},
+			}
+		})
+		for path, want := range map[string]string{"/api/x": "/api/", "/api/v2/x": "/api/v2/", "/api/v2": "/api/", "/other": "", "/api": ""} {
+			if got := h.p.RoutePath(path); got != want {
+				t.Errorf("RoutePath(%q) = %q, want %q", path, got, want)
+			}
+		}
+	})
 	t.Run("Match of a routed path", func(t *testing.T) {
 		h := newHarness(t, nil)
 		if !h.p.Match("/api/x") {
@@ -116,7 +130,6 @@ func TestDotSegmentVariants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Skip(`BUG: hasDotSegment misses "..;" and "..\" segments that Tomcat/IIS upstreams resolve as ".."`)
 			h := newHarness(t, nil)
 			h.wantErr(h.get(tt.target), proxy.ErrBadPath)
 		})
@@ -182,6 +195,8 @@ func TestNewValidation(t *testing.T) {
 		{name: "no refresher", edit: func(c *proxy.Config) { c.Refresher = nil }, wantErr: true},
 		{name: "no error handler", edit: func(c *proxy.Config) { c.ErrorHandler = nil }, wantErr: true},
 		{name: "no public URL", edit: func(c *proxy.Config) { c.PublicURL = nil }, wantErr: true},
+		{name: "relative public URL", edit: func(c *proxy.Config) { c.PublicURL = up("/app") }, wantErr: true},
+		{name: "public URL with other scheme", edit: func(c *proxy.Config) { c.PublicURL = up("ftp://app.example.com") }, wantErr: true},
 		{name: "no IsBFFCookie", edit: func(c *proxy.Config) { c.IsBFFCookie = nil }, wantErr: true},
 	}
 	for _, tt := range tests {
