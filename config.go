@@ -27,11 +27,15 @@ import (
 // snake path (oidc.client_secret -> BFF_OIDC_CLIENT_SECRET); lists are comma
 // separated. Routes are set in the file only.
 type fileConfig struct {
-	Listen         string   `yaml:"listen"`
-	PublicURL      string   `yaml:"public_url"`
-	AuthPrefix     string   `yaml:"auth_prefix"`
-	StaticDir      string   `yaml:"static_dir"`
-	MetricsListen  string   `yaml:"metrics_listen"`
+	Listen        string `yaml:"listen"`
+	PublicURL     string `yaml:"public_url"`
+	AuthPrefix    string `yaml:"auth_prefix"`
+	StaticDir     string `yaml:"static_dir"`
+	MetricsListen string `yaml:"metrics_listen"`
+	TLS           struct {
+		CertFile string `yaml:"cert_file"`
+		KeyFile  string `yaml:"key_file"`
+	} `yaml:"tls"`
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	OIDC           struct {
 		Issuer                string            `yaml:"issuer"`
@@ -179,6 +183,9 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		return sc, &configError{"public_url", "must be an absolute http(s) origin"}
 	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		return sc, &configError{"public_url", "must be https (browsers refuse Secure cookies over http except on localhost)"}
+	}
+	if (fc.TLS.CertFile == "") != (fc.TLS.KeyFile == "") {
+		return sc, &configError{"tls", "set both cert_file and key_file, or neither"}
 	}
 	sc.PublicURL = fc.PublicURL
 	sc.Prefix = fc.AuthPrefix

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -132,6 +133,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	var certs *certLoader
+	if fc.TLS.CertFile != "" {
+		if certs, err = newCertLoader(fc.TLS.CertFile, fc.TLS.KeyFile); err != nil {
+			return err
+		}
+	}
+	// SIGHUP reloads the master secrets, the routes and the TLS certificate,
+	// or keeps the old ones and says why.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			reload(args, getenv, srv, certs, logger)
+		}
+	}()
 	if fc.MetricsListen != "" {
 		ln, err := net.Listen("tcp", fc.MetricsListen)
 		if err != nil {
@@ -142,7 +159,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer ms.Close()
 		logger.Info("metrics listening", "addr", ln.Addr().String())
 	}
-	return listenAndServe(ctx, fc.Listen, srv, logger)
+	return listenAndServe(ctx, fc.Listen, srv, certs, logger)
+}
+
+// reload re-reads the configuration and applies what can change while
+// running. Anything wrong keeps the running configuration.
+func reload(args []string, getenv func(string) string, srv *server.Server, certs *certLoader, log *slog.Logger) {
+	_, sc, err := load("serve", args, getenv)
+	if err == nil {
+		err = srv.Reload(sc)
+	}
+	if err != nil {
+		log.Error("reload refused; keeping the running configuration", "err", err)
+	}
+	if certs != nil {
+		if err := certs.load(); err != nil {
+			log.Error("TLS certificate reload failed; keeping the old one", "err", err)
+		} else {
+			log.Info("TLS certificate reloaded")
+		}
+	}
 }
 
 func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
@@ -165,11 +201,12 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 
 // listenAndServe serves until ctx ends, then drains in-flight requests for up
 // to 20 seconds.
-func listenAndServe(ctx context.Context, addr string, srv *server.Server, log *slog.Logger) error {
+func listenAndServe(ctx context.Context, addr string, srv *server.Server, certs *certLoader, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
+
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -183,7 +220,14 @@ func listenAndServe(ctx context.Context, addr string, srv *server.Server, log *s
 	defer cancel()
 	go srv.Run(runCtx)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if certs != nil {
+			hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
+			errc <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	log.Info("listening", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
@@ -268,5 +312,5 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
   Access tokens live %s, so you can watch the BFF refresh them. Ctrl-C stops.
 
 `, *public, demo.DefaultUsername, demo.DefaultPassword, idp.Issuer(), api.URL(), *ttl)
-	return listenAndServe(ctx, *addr, srv, log)
+	return listenAndServe(ctx, *addr, srv, nil, log)
 }

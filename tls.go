@@ -1,0 +1,35 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"sync/atomic"
+)
+
+// certLoader holds the TLS certificate and swaps it on reload, so
+// connections in flight keep theirs and new ones get the new one.
+type certLoader struct {
+	certFile, keyFile string
+	cert              atomic.Pointer[tls.Certificate]
+}
+
+func newCertLoader(certFile, keyFile string) (*certLoader, error) {
+	c := &certLoader{certFile: certFile, keyFile: keyFile}
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *certLoader) load() error {
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	c.cert.Store(&cert)
+	return nil
+}
+
+func (c *certLoader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return c.cert.Load(), nil
+}
