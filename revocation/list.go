@@ -94,72 +94,162 @@ func New(cfg Config) (*List, error) {
 	return l, nil
 }
 
+// Kind says what an Entry revokes.
+type Kind uint8
+
+const (
+	KindSession    Kind = 1 // one BFF session, by its id
+	KindIdPSession Kind = 2 // every session the provider's session (sid) signed in
+	KindSubject    Kind = 3 // every session of a subject that started before Before
+)
+
+// maxKey bounds an entry's key (session id, sid or subject).
+const maxKey = 512
+
+// Entry is one revocation, as recorded and as replicated between instances.
+type Entry struct {
+	Kind   Kind
+	Key    string
+	Before time.Time // KindSubject only
+	Expiry time.Time // when no session the entry could match can still be alive
+}
+
+func (e Entry) validate() error {
+	switch {
+	case e.Kind != KindSession && e.Kind != KindIdPSession && e.Kind != KindSubject:
+		return fmt.Errorf("revocation: unknown entry kind %d", e.Kind)
+	case e.Key == "" || len(e.Key) > maxKey:
+		return errors.New("revocation: entry key empty or too long")
+	case e.Kind == KindSubject && e.Before.IsZero():
+		return errors.New("revocation: subject entry without a start bound")
+	}
+	return nil
+}
+
 // RevokeSession revokes session id until expiry (the session's own absolute
 // expiry: after it, the cookie is refused anyway).
 func (l *List) RevokeSession(id string, expiry time.Time) error {
-	if id == "" {
-		return errors.New("revocation: empty session id")
-	}
-	return l.revokeID(l.ids, id, expiry)
+	_, err := l.Add(Entry{Kind: KindSession, Key: id, Expiry: expiry})
+	return err
 }
 
 // RevokeIdPSession revokes every session that the provider's session sid
 // signed in (back-channel logout), until expiry (now plus the longest
 // session lifetime).
 func (l *List) RevokeIdPSession(sid string, expiry time.Time) error {
-	if sid == "" {
-		return errors.New("revocation: empty provider session id")
-	}
-	return l.revokeID(l.idps, sid, expiry)
-}
-
-func (l *List) revokeID(m map[string]time.Time, id string, expiry time.Time) error {
-	l.mu.Lock()
-	now := l.now()
-	if !expiry.After(now) {
-		l.mu.Unlock()
-		return nil
-	}
-	old, ok := m[id]
-	if !ok && l.fullLocked(now) {
-		l.mu.Unlock()
-		return ErrFull
-	}
-	if !ok || expiry.After(old) {
-		m[id] = expiry
-	}
-	l.mu.Unlock()
-	return l.persist()
+	_, err := l.Add(Entry{Kind: KindIdPSession, Key: sid, Expiry: expiry})
+	return err
 }
 
 // RevokeSubject revokes every session of sub that started before before,
 // keeping the entry until expiry (before plus the longest session lifetime).
 func (l *List) RevokeSubject(sub string, before, expiry time.Time) error {
-	if sub == "" {
-		return errors.New("revocation: empty subject")
+	_, err := l.Add(Entry{Kind: KindSubject, Key: sub, Before: before, Expiry: expiry})
+	return err
+}
+
+// Add records e and reports whether the list changed (an entry that is
+// already known, or already expired, changes nothing). Adding is idempotent
+// and commutative: replicas that receive the same entries in any order end
+// up equal.
+func (l *List) Add(e Entry) (bool, error) {
+	n, err := l.Merge([]Entry{e})
+	return n > 0, err
+}
+
+// Merge adds entries (from a peer's full state) and returns how many changed
+// the list, writing the snapshot once. An invalid entry is an error and
+// nothing is merged; when the list fills up, what fit is kept and ErrFull
+// returned.
+func (l *List) Merge(entries []Entry) (int, error) {
+	for _, e := range entries {
+		if err := e.validate(); err != nil {
+			return 0, err
+		}
 	}
 	l.mu.Lock()
 	now := l.now()
-	if !expiry.After(now) {
-		l.mu.Unlock()
-		return nil
-	}
-	old, ok := l.subs[sub]
-	if !ok && l.fullLocked(now) {
-		l.mu.Unlock()
-		return ErrFull
-	}
-	if ok {
-		if old.Before.After(before) {
-			before = old.Before
+	changed := 0
+	var err error
+	for _, e := range entries {
+		if !e.Expiry.After(now) {
+			continue
 		}
-		if old.Expiry.After(expiry) {
-			expiry = old.Expiry
+		c, ok := l.addLocked(e, now)
+		if !ok {
+			err = ErrFull
+			break
+		}
+		if c {
+			changed++
 		}
 	}
-	l.subs[sub] = subjectEntry{Before: before, Expiry: expiry}
 	l.mu.Unlock()
-	return l.persist()
+	if changed > 0 {
+		if perr := l.persist(); perr != nil {
+			return changed, perr
+		}
+	}
+	return changed, err
+}
+
+// addLocked adds e; ok is false when the list is full.
+func (l *List) addLocked(e Entry, now time.Time) (changed, ok bool) {
+	if e.Kind == KindSubject {
+		old, had := l.subs[e.Key]
+		if !had && l.fullLocked(now) {
+			return false, false
+		}
+		merged := old
+		if !had || e.Before.After(old.Before) {
+			merged.Before = e.Before
+		}
+		if !had || e.Expiry.After(old.Expiry) {
+			merged.Expiry = e.Expiry
+		}
+		if had && merged == old {
+			return false, true
+		}
+		l.subs[e.Key] = merged
+		return true, true
+	}
+	m := l.ids
+	if e.Kind == KindIdPSession {
+		m = l.idps
+	}
+	old, had := m[e.Key]
+	if !had && l.fullLocked(now) {
+		return false, false
+	}
+	if had && !e.Expiry.After(old) {
+		return false, true
+	}
+	m[e.Key] = e.Expiry
+	return true, true
+}
+
+// Entries returns the live entries (for a peer's full-state sync).
+func (l *List) Entries() []Entry {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	now := l.now()
+	out := make([]Entry, 0, len(l.ids)+len(l.idps)+len(l.subs))
+	for k, exp := range l.ids {
+		if exp.After(now) {
+			out = append(out, Entry{Kind: KindSession, Key: k, Expiry: exp})
+		}
+	}
+	for k, exp := range l.idps {
+		if exp.After(now) {
+			out = append(out, Entry{Kind: KindIdPSession, Key: k, Expiry: exp})
+		}
+	}
+	for k, e := range l.subs {
+		if e.Expiry.After(now) {
+			out = append(out, Entry{Kind: KindSubject, Key: k, Before: e.Before, Expiry: e.Expiry})
+		}
+	}
+	return out
 }
 
 // Revoked reports whether the session id, signed in by the provider's
