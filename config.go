@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -16,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/bff-project/bff/cluster"
 	"github.com/bff-project/bff/keys"
 	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
@@ -62,6 +65,14 @@ type fileConfig struct {
 	Revocation struct {
 		SnapshotFile string `yaml:"snapshot_file"`
 	} `yaml:"revocation"`
+	Cluster struct {
+		Bind       string   `yaml:"bind"`
+		Advertise  string   `yaml:"advertise"`
+		Join       []string `yaml:"join"`
+		Secret     string   `yaml:"secret"`
+		SecretFile string   `yaml:"secret_file"`
+		Name       string   `yaml:"name"`
+	} `yaml:"cluster"`
 	Routes []struct {
 		Path        string `yaml:"path"`
 		Upstream    string `yaml:"upstream"`
@@ -276,6 +287,12 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	sc.Rotation = time.Duration(k.Rotation)
 	sc.SnapshotFile = fc.Revocation.SnapshotFile
 
+	if cc, err := fc.clusterConfig(); err != nil {
+		return sc, err
+	} else {
+		sc.Cluster = cc
+	}
+
 	for i, r := range fc.Routes {
 		field := fmt.Sprintf("routes[%d]", i)
 		u, err := url.Parse(r.Upstream)
@@ -294,4 +311,54 @@ func isLoopback(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()
+}
+
+// clusterConfig validates the cluster section; nil when it is absent.
+func (fc *fileConfig) clusterConfig() (*cluster.Config, error) {
+	c := fc.Cluster
+	if c.Bind == "" {
+		if c.Secret != "" || c.SecretFile != "" || len(c.Join) > 0 {
+			return nil, &configError{"cluster.bind", "required when the cluster section is used"}
+		}
+		return nil, nil
+	}
+	if _, _, err := net.SplitHostPort(c.Bind); err != nil {
+		return nil, &configError{"cluster.bind", "must be host:port"}
+	}
+	secret := c.Secret
+	if c.SecretFile != "" {
+		if secret != "" {
+			return nil, &configError{"cluster.secret_file", "set either secret or secret_file, not both"}
+		}
+		b, err := os.ReadFile(c.SecretFile)
+		if err != nil {
+			return nil, &configError{"cluster.secret_file", err.Error()}
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if secret == "" {
+		return nil, &configError{"cluster.secret", "required (base64 of 32 random bytes; bff keygen makes one)"}
+	}
+	key, err := decodeBase64(secret)
+	if err != nil {
+		return nil, &configError{"cluster.secret", "is not base64"}
+	}
+	if n := len(key); n != 16 && n != 24 && n != 32 {
+		return nil, &configError{"cluster.secret", fmt.Sprintf("must decode to 16, 24 or 32 bytes, not %d", n)}
+	}
+	for i, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			return nil, &configError{fmt.Sprintf("cluster.join[%d]", i), "must be host:port"}
+		}
+	}
+	return &cluster.Config{Bind: c.Bind, Advertise: c.Advertise, Join: c.Join, Secret: key, Name: c.Name}, nil
+}
+
+func decodeBase64(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not base64")
 }

@@ -111,11 +111,19 @@ func check(args []string, getenv func(string) string, stdout io.Writer) error {
 		return err
 	}
 	sc.Logger = slog.New(slog.DiscardHandler)
+	// check binds nothing: the cluster section is validated, not started.
+	cc := sc.Cluster
+	sc.Cluster = nil
 	srv, err := server.New(sc)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "config ok: listen %s\n%s", fc.Listen, srv)
+	if cc != nil {
+		fmt.Fprintf(stdout, "cluster: gossip on %s, joining %v\n", cc.Bind, cc.Join)
+	} else {
+		fmt.Fprintln(stdout, "cluster: none (single instance)")
+	}
 	return nil
 }
 
@@ -239,6 +247,9 @@ func listenAndServe(ctx context.Context, addr string, srv *server.Server, certs 
 	defer scancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := srv.Close(); err != nil {
+		log.Warn("leaving the cluster", "err", err)
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/bff-project/bff/oauth"
+	"github.com/bff-project/bff/revocation"
 )
 
 // jtiTTL is how long a logout token's jti is remembered: longer than the
@@ -81,12 +82,11 @@ func (s *Server) backchannelLogout(c *gin.Context) {
 		return
 	}
 	until := now.Add(s.cfg.Lifetime)
-	if lt.SessionID != "" {
-		err = s.revoked.RevokeIdPSession(lt.SessionID, until)
-	} else {
-		err = s.revoked.RevokeSubject(lt.Subject, now, until)
+	e := revocation.Entry{Kind: revocation.KindIdPSession, Key: lt.SessionID, Expiry: until}
+	if lt.SessionID == "" {
+		e = revocation.Entry{Kind: revocation.KindSubject, Key: lt.Subject, Before: now, Expiry: until}
 	}
-	if err != nil {
+	if err := s.revoke(e); err != nil {
 		s.abort(c, err)
 		return
 	}

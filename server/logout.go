@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/bff-project/bff/revocation"
 	"github.com/bff-project/bff/session"
 )
 
@@ -27,7 +28,7 @@ func (s *Server) logout(c *gin.Context) {
 	hint := ""
 	if sess != nil {
 		hint = sess.IDToken
-		if err := s.revoked.RevokeSession(sess.ID, sess.ExpiryTime()); err != nil {
+		if err := s.revoke(revocation.Entry{Kind: revocation.KindSession, Key: sess.ID, Expiry: sess.ExpiryTime()}); err != nil {
 			// The cookies are cleared, but a copy would live on: say so.
 			s.log.Error("logout: session could not be revoked", "session", sess, "err", err)
 			s.abort(c, err)

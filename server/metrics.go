@@ -27,6 +27,10 @@ type metrics struct {
 	overBudget prometheus.Counter
 	provider   *prometheus.HistogramVec // code class
 	revocation *prometheus.CounterVec   // kind
+
+	gossipSent     prometheus.Counter
+	gossipReceived prometheus.Counter
+	gossipDropped  prometheus.Counter
 }
 
 func newMetrics(revocationLen func() int) *metrics {
@@ -61,6 +65,16 @@ func newMetrics(revocationLen func() int) *metrics {
 	m.revocation = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bff_revocations_total", Help: "Revocations recorded, by kind: logout, backchannel.",
 	}, []string{"kind"})
+	m.gossipSent = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bff_cluster_revocations_broadcast_total", Help: "Revocations this instance sent to the cluster.",
+	})
+	m.gossipReceived = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bff_cluster_revocations_received_total", Help: "Revocations learned from other instances (new entries only).",
+	})
+	m.gossipDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bff_cluster_messages_dropped_total", Help: "Cluster messages dropped as malformed.",
+	})
+	m.reg.MustRegister(m.gossipSent, m.gossipReceived, m.gossipDropped)
 	m.reg.MustRegister(m.requests, m.latency, m.refused, m.sessions, m.refreshes, m.cookieSize, m.overBudget, m.provider, m.revocation,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bff_revocation_list_entries", Help: "Entries on the revocation list.",

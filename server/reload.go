@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/bff-project/bff/cluster"
 	"github.com/bff-project/bff/keys"
 )
 
@@ -63,6 +64,7 @@ func (s *Server) restartField(cfg Config) string {
 		{"trusted_proxies", !slices.Equal(cfg.TrustedProxies, s.cfg.TrustedProxies)},
 		{"static_dir", cfg.StaticDir != s.cfg.StaticDir},
 		{"metrics_listen", cfg.SeparateMetrics != s.cfg.SeparateMetrics},
+		{"cluster", !sameCluster(cfg.Cluster, s.cfg.Cluster)},
 	}
 	for _, c := range checks {
 		if c.changed {
@@ -70,4 +72,12 @@ func (s *Server) restartField(cfg Config) string {
 		}
 	}
 	return ""
+}
+
+func sameCluster(a, b *cluster.Config) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Bind == b.Bind && a.Advertise == b.Advertise && slices.Equal(a.Join, b.Join) &&
+		string(a.Secret) == string(b.Secret) && a.Name == b.Name
 }

@@ -15,6 +15,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bff-project/bff/cluster"
 	"github.com/bff-project/bff/crypto"
 	"github.com/bff-project/bff/keys"
 	"github.com/bff-project/bff/oauth"
@@ -57,6 +60,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// SnapshotFile persists the revocation list; empty keeps it in memory.
 	SnapshotFile string
+	// Cluster, when set, replicates the revocation list to the other
+	// instances; nil runs a single instance.
+	Cluster *cluster.Config
 	// Static serves everything that is neither an auth endpoint nor a
 	// route (the app's files). When nil, StaticDir's files are served; when
 	// both are empty, such requests get 404.
@@ -84,6 +90,7 @@ type Server struct {
 	sessions countingSessions
 	metrics  *metrics
 	revoked  *revocation.List
+	cluster  *cluster.Cluster // nil for a single instance
 	idp      *oauth.Client
 	proxy    *proxy.Proxy
 	engine   *gin.Engine
@@ -145,6 +152,18 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = newMetrics(s.revoked.Len)
+	if cfg.Cluster != nil {
+		cc := *cfg.Cluster
+		cc.Logger = s.log
+		cc.OnReceive = func(n int) { s.metrics.gossipReceived.Add(float64(n)) }
+		cc.OnDrop = func() { s.metrics.gossipDropped.Inc() }
+		if s.cluster, err = cluster.New(cc, s.revoked); err != nil {
+			return nil, err
+		}
+		s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bff_cluster_members", Help: "Live cluster members, this one included.",
+		}, func() float64 { return float64(len(s.cluster.Members())) }))
+	}
 	store, err := session.NewStore(session.Config{
 		Sealer: s.sealer, Chunker: chunker, Revoker: s.revoked, Now: s.now,
 		OnSave: func(n int) {
@@ -207,14 +226,46 @@ func (s *Server) Handler() http.Handler { return s.engine }
 // MetricsHandler serves the Prometheus metrics.
 func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
 
-// Ready reports whether the server can sign users in.
-func (s *Server) Ready() bool { return s.idp.Ready() }
+// Ready reports whether the server can serve: the provider's metadata is
+// loaded and, in a cluster, the join (with its full revocation sync) is done.
+func (s *Server) Ready() bool {
+	return s.idp.Ready() && (s.cluster == nil || s.cluster.Ready())
+}
+
+// revoke records a revocation, on every instance when clustered.
+func (s *Server) revoke(e revocation.Entry) error {
+	if s.cluster != nil {
+		err := s.cluster.Revoke(e)
+		if err == nil {
+			s.metrics.gossipSent.Inc()
+		}
+		return err
+	}
+	_, err := s.revoked.Add(e)
+	return err
+}
+
+// Close leaves the cluster cleanly (so the others stop counting on this
+// instance). Call it after the HTTP server has drained.
+func (s *Server) Close() error {
+	if s.cluster != nil {
+		return s.cluster.Leave(5 * time.Second)
+	}
+	return nil
+}
 
 // Run does the server's background work until ctx ends: it loads the
 // provider's metadata, retrying with backoff until that succeeds (the server
 // answers 503 on /readyz and sign-in until then), then sweeps expired
 // revocation entries now and then.
 func (s *Server) Run(ctx context.Context) error {
+	if s.cluster != nil {
+		go func() {
+			if err := s.cluster.Run(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("cluster join failed", "err", err)
+			}
+		}()
+	}
 	if err := s.discover(ctx); err != nil {
 		return err
 	}
@@ -287,8 +338,12 @@ func (s *Server) routes() *gin.Engine {
 }
 
 func (s *Server) readyz(c *gin.Context) {
-	if !s.Ready() {
+	if !s.idp.Ready() {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "waiting for the identity provider"})
+		return
+	}
+	if s.cluster != nil && !s.cluster.Ready() {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "joining the cluster"})
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
@@ -330,7 +385,7 @@ func (s *Server) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "public URL %s, auth endpoints under %s, issuer %s\n", s.origin, s.cfg.Prefix, s.idp.Issuer())
 	fmt.Fprintf(&b, "session cookie %s, lifetime %s, %d master secret(s)\n", s.cfg.CookieName, s.cfg.Lifetime, len(s.cfg.Secrets))
-	for _, r := range s.cfg.Routes {
+	for _, r := range s.proxy.Routes() {
 		fmt.Fprintf(&b, "route %s -> %s (token %s, strip prefix %v)\n", r.Path, r.Upstream.Redacted(), r.Token, r.StripPrefix)
 	}
 	return b.String()

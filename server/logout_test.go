@@ -1,0 +1,143 @@
+package server_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bff-project/bff/server"
+)
+
+type logoutAnswer struct {
+	LogoutURL string `json:"logout_url"`
+}
+
+func TestLogoutWithSession(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	// A second instance with the same keys that has not heard of the
+	// logout (no gossip here), and that refreshes on every call: it shows
+	// whether the refresh token is still good at the provider.
+	other := e.startBFF(nil, e.cfg.PublicURL, envOptions{config: func(c *server.Config) {
+		c.RefreshMargin = 24 * time.Hour
+	}})
+
+	b := e.browser()
+	b.signIn("/")
+	// Control: another user's session refreshes fine on the other instance.
+	ctl := e.browser()
+	ctl.signIn("/")
+	if r := ctl.doAt(other.base, http.MethodGet, "/api/x", e.apiHeaders()); r.StatusCode != http.StatusOK || !r.sessionSet() {
+		t.Fatalf("control refresh on the other instance: status %d, new cookie %v; body %s", r.StatusCode, r.sessionSet(), r.body)
+	}
+
+	old := b.jar.clone()
+	chunks := old.names("localhost", sessionCookie+".")
+	if len(chunks) == 0 {
+		t.Fatal("no session chunk in the jar")
+	}
+	r := b.do(http.MethodPost, "/auth/logout", e.apiHeaders())
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("logout status %d; body %s", r.StatusCode, r.body)
+	}
+	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	var ans logoutAnswer
+	r.json(t, &ans)
+	if !strings.HasPrefix(ans.LogoutURL, e.endpoints.EndSession+"?") {
+		t.Fatalf("logout_url %q, want the provider's end-session endpoint %s", ans.LogoutURL, e.endpoints.EndSession)
+	}
+	q := mustParse(t, ans.LogoutURL).Query()
+	if !strings.HasPrefix(q.Get("id_token_hint"), "eyJ") {
+		t.Errorf("logout_url has no id_token_hint")
+	}
+	if got := q.Get("post_logout_redirect_uri"); got != e.cfg.PublicURL+"/" {
+		t.Errorf("post_logout_redirect_uri %q, want %q", got, e.cfg.PublicURL+"/")
+	}
+	if got := q.Get("client_id"); got != testClientID {
+		t.Errorf("client_id %q", got)
+	}
+	for _, name := range chunks {
+		if !slices.Contains(r.deleted(), name) {
+			t.Errorf("chunk %s not cleared; deleted %v", name, r.deleted())
+		}
+	}
+	if left := b.jar.names("localhost", sessionCookie+"."); len(left) != 0 {
+		t.Errorf("session cookies left after logout: %v", left)
+	}
+	if u := b.get("/auth/user"); u.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/auth/user after logout: %d", u.StatusCode)
+	}
+
+	// A copy of the old cookies is dead on this instance.
+	for _, tg := range []struct{ method, path string }{{http.MethodGet, "/auth/user"}, {http.MethodGet, "/api/x"}} {
+		t.Run("replay "+tg.path, func(t *testing.T) {
+			r := e.browserWithJar(old.clone()).do(tg.method, tg.path, e.apiHeaders())
+			checkJSONError(t, r, http.StatusUnauthorized, "unauthenticated")
+			for _, name := range chunks {
+				if !slices.Contains(r.deleted(), name) {
+					t.Errorf("replayed chunk %s not cleared; deleted %v", name, r.deleted())
+				}
+			}
+		})
+	}
+
+	// And the refresh token is dead at the provider: the other instance
+	// does not know the session was revoked, but its refresh is refused.
+	t.Run("refresh token revoked", func(t *testing.T) {
+		r := e.browserWithJar(old.clone()).doAt(other.base, http.MethodGet, "/api/x", e.apiHeaders())
+		checkJSONError(t, r, http.StatusUnauthorized, "unauthenticated")
+		if r.sessionSet() {
+			t.Error("the other instance refreshed a logged-out session")
+		}
+		if !slices.Contains(r.deleted(), chunks[0]) {
+			t.Errorf("session not cleared after invalid_grant; deleted %v", r.deleted())
+		}
+		if !strings.Contains(other.logs.String(), "refresh refused, session ended") {
+			t.Errorf("the other instance did not log a refused refresh:\n%s", other.logs)
+		}
+	})
+}
+
+func TestLogoutWithoutSession(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	b := e.browser()
+	r := b.do(http.MethodPost, "/auth/logout", e.apiHeaders())
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("status %d; body %s", r.StatusCode, r.body)
+	}
+	var ans logoutAnswer
+	r.json(t, &ans)
+	if !strings.HasPrefix(ans.LogoutURL, e.endpoints.EndSession) {
+		t.Errorf("logout_url %q, want the provider's end-session endpoint", ans.LogoutURL)
+	}
+	if q := mustParse(t, ans.LogoutURL).Query(); q.Has("id_token_hint") {
+		t.Errorf("logout_url without a session carries id_token_hint")
+	}
+}
+
+func TestLogoutClearsEveryChunk(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	b := e.browser()
+	b.signIn("/")
+	// Extra and stale chunks (a session that shrank, or junk) go too, even
+	// though they make the session itself invalid.
+	b.jar.put("localhost", sessionCookie+".1", "stale")
+	b.jar.put("localhost", sessionCookie+".7", "junk")
+	r := b.do(http.MethodPost, "/auth/logout", e.apiHeaders())
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("status %d; body %s", r.StatusCode, r.body)
+	}
+	for _, name := range []string{".0", ".1", ".7"} {
+		if !slices.Contains(r.deleted(), sessionCookie+name) {
+			t.Errorf("%s%s not cleared; deleted %v", sessionCookie, name, r.deleted())
+		}
+	}
+	var ans logoutAnswer
+	r.json(t, &ans)
+	if ans.LogoutURL == "" {
+		t.Error("no logout_url")
+	}
+}
