@@ -72,6 +72,9 @@ type fileConfig struct {
 		Secret     string   `yaml:"secret"`
 		SecretFile string   `yaml:"secret_file"`
 		Name       string   `yaml:"name"`
+		// InternalURL is how the other instances reach this one's
+		// listener; default http://<listen> when listen names a host.
+		InternalURL string `yaml:"internal_url"`
 	} `yaml:"cluster"`
 	Routes []struct {
 		Path        string `yaml:"path"`
@@ -289,8 +292,20 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 
 	if cc, err := fc.clusterConfig(); err != nil {
 		return sc, err
-	} else {
+	} else if cc != nil {
 		sc.Cluster = cc
+		sc.InternalURL = fc.Cluster.InternalURL
+		if sc.InternalURL == "" {
+			host, _, _ := net.SplitHostPort(fc.Listen)
+			if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) || fc.TLS.CertFile != "" {
+				return sc, &configError{"cluster.internal_url", "required when listen has no specific host or TLS is on (e.g. http://10.0.0.5:8080)"}
+			}
+			sc.InternalURL = "http://" + fc.Listen
+		}
+		if u, err := url.Parse(sc.InternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return sc, &configError{"cluster.internal_url", "must be an http(s) origin like http://10.0.0.5:8080"}
+		}
+		sc.InternalURL = strings.TrimSuffix(sc.InternalURL, "/")
 	}
 
 	for i, r := range fc.Routes {

@@ -45,6 +45,9 @@ type Config struct {
 	Routes    []Route
 	Sessions  Sessions
 	Refresher Refresher
+	// Owner, when set, routes each session's refresh to the instance that
+	// owns it (several instances); nil refreshes locally.
+	Owner Owner
 	// RefreshMargin: the token is refreshed when it expires within this;
 	// zero means 60 s. Keep it well under the provider's token lifetime.
 	RefreshMargin time.Duration
@@ -123,7 +126,7 @@ func New(cfg Config) (*Proxy, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
-	p.refresh = newRefresher(cfg.Refresher, cfg.SuccessorGrace, p.now)
+	p.refresh = newRefresher(cfg.Refresher, cfg.Owner, cfg.SuccessorGrace, p.now)
 	p.transport = cfg.Transport
 	if p.transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -131,6 +134,7 @@ func New(cfg Config) (*Proxy, error) {
 		t.MaxIdleConnsPerHost = cfg.MaxIdleConnsPerHost
 		p.transport = t
 	}
+	p.transport = retryTransport{p.transport}
 	if err := p.SetRoutes(cfg.Routes); err != nil {
 		return nil, err
 	}
@@ -211,6 +215,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bearer := ""
+	var hook retryHook
 	if rt.Token != TokenNone {
 		s, err := p.cfg.Sessions.Load(r)
 		switch {
@@ -224,6 +229,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			bearer = s.AccessToken
+			hook = p.retryHook(w, r, s)
 		case rt.Token == TokenOptional && errors.Is(err, session.ErrNoSession):
 		default:
 			if !errors.Is(err, session.ErrNoSession) {
@@ -235,7 +241,56 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	rt.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, bearer)))
+	ctx := context.WithValue(r.Context(), ctxKey{}, bearer)
+	if hook != nil {
+		ctx = context.WithValue(ctx, retryKey{}, hook)
+	}
+	rt.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// retryHook force-refreshes s when the upstream refuses its token, writing
+// the new cookie to w (whose headers are not sent before the transport
+// returns). At most once per request.
+func (p *Proxy) retryHook(w http.ResponseWriter, r *http.Request, s *session.Session) retryHook {
+	return onceHook(func() (string, bool) {
+		t, outcome, err := p.refresh.refresh(r.Context(), s.ID, s.RefreshToken, s.Subject, true)
+		if p.cfg.OnRefresh != nil {
+			p.cfg.OnRefresh(outcome, err)
+		}
+		if err != nil {
+			if errors.Is(err, oauth.ErrReauthRequired) {
+				p.cfg.Sessions.Clear(w.Header(), r)
+			}
+			p.log.Info("upstream refused the token and the forced refresh failed", "session", s, "err", err)
+			return "", false
+		}
+		if t.AccessToken == s.AccessToken {
+			return "", false // the successor is the token just refused
+		}
+		ns := applyTokens(s, t)
+		if err := p.cfg.Sessions.Save(w.Header(), r, ns); err != nil {
+			p.log.Warn("saving the refreshed session failed", "session", s, "err", err)
+			return "", false
+		}
+		return ns.AccessToken, true
+	})
+}
+
+// applyTokens returns a copy of s carrying t.
+func applyTokens(s *session.Session, t *oauth.Tokens) *session.Session {
+	ns := *s
+	ns.AccessToken = t.AccessToken
+	ns.AccessExpiry = t.Expiry.Unix()
+	if t.RefreshToken != "" {
+		ns.RefreshToken = t.RefreshToken
+	}
+	if t.IDToken != "" {
+		ns.IDToken = t.IDToken
+	}
+	if t.Scope != "" {
+		ns.Scope = t.Scope
+	}
+	return &ns
 }
 
 // fresh returns s with an access token that is good for at least the refresh
@@ -251,7 +306,7 @@ func (p *Proxy) fresh(w http.ResponseWriter, r *http.Request, s *session.Session
 		}
 		return s, nil
 	}
-	t, outcome, err := p.refresh.refresh(r.Context(), s.RefreshToken, s.Subject)
+	t, outcome, err := p.refresh.refresh(r.Context(), s.ID, s.RefreshToken, s.Subject, true)
 	if p.cfg.OnRefresh != nil {
 		p.cfg.OnRefresh(outcome, err)
 	}
@@ -269,23 +324,23 @@ func (p *Proxy) fresh(w http.ResponseWriter, r *http.Request, s *session.Session
 		p.log.Warn("refresh failed", "session", s, "err", err)
 		return nil, err
 	}
-	ns := *s
-	ns.AccessToken = t.AccessToken
-	ns.AccessExpiry = t.Expiry.Unix()
-	if t.RefreshToken != "" {
-		ns.RefreshToken = t.RefreshToken
-	}
-	if t.IDToken != "" {
-		ns.IDToken = t.IDToken
-	}
-	if t.Scope != "" {
-		ns.Scope = t.Scope
-	}
-	if err := p.cfg.Sessions.Save(w.Header(), r, &ns); err != nil {
+	ns := applyTokens(s, t)
+	if err := p.cfg.Sessions.Save(w.Header(), r, ns); err != nil {
 		return nil, err
 	}
-	p.log.Debug("access token refreshed", "session", &ns, "outcome", string(outcome))
-	return &ns, nil
+	p.log.Debug("access token refreshed", "session", ns, "outcome", string(outcome))
+	return ns, nil
+}
+
+// RefreshLocal refreshes on this instance, sharing the single flight and
+// successor cache of the proxy's own refreshes. It serves the owner side of
+// a refresh forwarded by another instance; it never forwards again.
+func (p *Proxy) RefreshLocal(ctx context.Context, refreshToken, sub string) (*oauth.Tokens, Outcome, error) {
+	t, outcome, err := p.refresh.refresh(ctx, "", refreshToken, sub, false)
+	if p.cfg.OnRefresh != nil {
+		p.cfg.OnRefresh(outcome, err)
+	}
+	return t, outcome, err
 }
 
 // rewriter builds the outbound request from the read-only inbound one.

@@ -20,6 +20,18 @@ type Refresher interface {
 	Refresh(ctx context.Context, refreshToken, sub string) (*oauth.Tokens, error)
 }
 
+// Owner sends a session's refresh to the instance that owns the session, so
+// that across instances one refresh token is redeemed once. The server's
+// cluster-aware implementation picks the owner by rendezvous hashing.
+//
+// RefreshAt must be safe for concurrent use. ok is false when this instance
+// owns the session or the owner could not be asked: the caller then
+// refreshes locally. When ok is true, err is the owner's answer (for
+// example oauth.ErrReauthRequired).
+type Owner interface {
+	RefreshAt(ctx context.Context, sessionID, refreshToken, sub string) (t *oauth.Tokens, ok bool, err error)
+}
+
 // refreshTimeout bounds one refresh: the provider is down rather than slow
 // after this long.
 const refreshTimeout = 15 * time.Second
@@ -32,6 +44,7 @@ const maxSuccessors = 100_000
 // refresher makes sure one refresh token is redeemed once.
 type refresher struct {
 	r     Refresher
+	owner Owner // nil: always local
 	grace time.Duration
 	now   func() time.Time
 
@@ -54,14 +67,16 @@ const (
 	OutcomeRefreshed Outcome = "refreshed" // this request redeemed the refresh token
 	OutcomeShared    Outcome = "shared"    // joined a refresh in flight (single flight)
 	OutcomeSuccessor Outcome = "successor" // the token was already redeemed; the successor was used
+	OutcomeForwarded Outcome = "forwarded" // the owning instance refreshed (or had refreshed) it
 )
 
-func newRefresher(r Refresher, grace time.Duration, now func() time.Time) *refresher {
-	return &refresher{r: r, grace: grace, now: now, succ: map[[32]byte]successor{}}
+func newRefresher(r Refresher, owner Owner, grace time.Duration, now func() time.Time) *refresher {
+	return &refresher{r: r, owner: owner, grace: grace, now: now, succ: map[[32]byte]successor{}}
 }
 
-// refresh returns the tokens that succeed refreshToken.
-func (x *refresher) refresh(ctx context.Context, refreshToken, sub string) (*oauth.Tokens, Outcome, error) {
+// refresh returns the tokens that succeed refreshToken. With forward set,
+// the session's owning instance is asked first.
+func (x *refresher) refresh(ctx context.Context, sessionID, refreshToken, sub string, forward bool) (*oauth.Tokens, Outcome, error) {
 	if refreshToken == "" {
 		return nil, "", oauth.ErrReauthRequired
 	}
@@ -69,7 +84,7 @@ func (x *refresher) refresh(ctx context.Context, refreshToken, sub string) (*oau
 	if t := x.lookup(key); t != nil {
 		return t, OutcomeSuccessor, nil
 	}
-	won := false
+	won, forwarded := false, false
 	v, err, shared := x.group.Do(string(key[:]), func() (any, error) {
 		// A refresh that finished between lookup and Do left a successor.
 		if t := x.lookup(key); t != nil {
@@ -80,6 +95,17 @@ func (x *refresher) refresh(ctx context.Context, refreshToken, sub string) (*oau
 		// away must not cancel it.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 		defer cancel()
+		if forward && x.owner != nil {
+			t, ok, err := x.owner.RefreshAt(rctx, sessionID, refreshToken, sub)
+			if ok {
+				forwarded = true
+				if err != nil {
+					return nil, err
+				}
+				x.store(key, t)
+				return t, nil
+			}
+		}
 		t, err := x.r.Refresh(rctx, refreshToken, sub)
 		if err != nil {
 			return nil, err
@@ -95,6 +121,8 @@ func (x *refresher) refresh(ctx context.Context, refreshToken, sub string) (*oau
 		return nil, "", errors.New("proxy: refresh returned no tokens")
 	}
 	switch {
+	case won && forwarded:
+		return t, OutcomeForwarded, nil
 	case won:
 		return t, OutcomeRefreshed, nil
 	case shared:

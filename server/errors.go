@@ -39,6 +39,8 @@ func classify(err error) publicError {
 	case errors.Is(err, session.ErrInvalid), errors.Is(err, session.ErrExpired), errors.Is(err, session.ErrRevoked),
 		errors.Is(err, oauth.ErrReauthRequired) && !errors.Is(err, errDuringLogin):
 		return publicError{http.StatusUnauthorized, "unauthenticated", "session ended; sign in again"}
+	case errors.Is(err, errForgedInternal):
+		return publicError{http.StatusForbidden, "forbidden", "request refused"}
 	case errors.Is(err, errForbidden):
 		return publicError{http.StatusForbidden, "forbidden", "cross-site request or missing anti-forgery header"}
 	case errors.Is(err, errBadReturnTo):

@@ -31,6 +31,10 @@ type metrics struct {
 	gossipSent     prometheus.Counter
 	gossipReceived prometheus.Counter
 	gossipDropped  prometheus.Counter
+
+	ownerForwarded   prometheus.Counter
+	ownerUnreachable prometheus.Counter
+	internalRefused  prometheus.Counter
 }
 
 func newMetrics(revocationLen func() int) *metrics {
@@ -74,7 +78,16 @@ func newMetrics(revocationLen func() int) *metrics {
 	m.gossipDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bff_cluster_messages_dropped_total", Help: "Cluster messages dropped as malformed.",
 	})
-	m.reg.MustRegister(m.gossipSent, m.gossipReceived, m.gossipDropped)
+	m.ownerForwarded = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bff_refresh_forwarded_total", Help: "Refreshes answered by the session's owning instance.",
+	})
+	m.ownerUnreachable = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bff_refresh_owner_unreachable_total", Help: "Refreshes done locally because the owning instance did not answer.",
+	})
+	m.internalRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bff_internal_requests_refused_total", Help: "Forged, stale or replayed internal refresh requests refused.",
+	})
+	m.reg.MustRegister(m.gossipSent, m.gossipReceived, m.gossipDropped, m.ownerForwarded, m.ownerUnreachable, m.internalRefused)
 	m.reg.MustRegister(m.requests, m.latency, m.refused, m.sessions, m.refreshes, m.cookieSize, m.overBudget, m.provider, m.revocation,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bff_revocation_list_entries", Help: "Entries on the revocation list.",

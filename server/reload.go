@@ -65,6 +65,7 @@ func (s *Server) restartField(cfg Config) string {
 		{"static_dir", cfg.StaticDir != s.cfg.StaticDir},
 		{"metrics_listen", cfg.SeparateMetrics != s.cfg.SeparateMetrics},
 		{"cluster", !sameCluster(cfg.Cluster, s.cfg.Cluster)},
+		{"cluster.internal_url", cfg.InternalURL != s.cfg.InternalURL},
 	}
 	for _, c := range checks {
 		if c.changed {

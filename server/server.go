@@ -63,6 +63,10 @@ type Config struct {
 	// Cluster, when set, replicates the revocation list to the other
 	// instances; nil runs a single instance.
 	Cluster *cluster.Config
+	// InternalURL is how the other instances reach this one's listener
+	// (scheme://host:port), to forward a session's refresh to its owner.
+	// Empty disables forwarding (each instance refreshes for itself).
+	InternalURL string
 	// Static serves everything that is neither an auth endpoint nor a
 	// route (the app's files). When nil, StaticDir's files are served; when
 	// both are empty, such requests get 404.
@@ -91,6 +95,7 @@ type Server struct {
 	metrics  *metrics
 	revoked  *revocation.List
 	cluster  *cluster.Cluster // nil for a single instance
+	owner    *owner           // nil for a single instance
 	idp      *oauth.Client
 	proxy    *proxy.Proxy
 	engine   *gin.Engine
@@ -157,7 +162,13 @@ func New(cfg Config) (*Server, error) {
 		cc.Logger = s.log
 		cc.OnReceive = func(n int) { s.metrics.gossipReceived.Add(float64(n)) }
 		cc.OnDrop = func() { s.metrics.gossipDropped.Inc() }
+		if cc.Meta == nil {
+			cc.Meta = []byte(cfg.InternalURL)
+		}
 		if s.cluster, err = cluster.New(cc, s.revoked); err != nil {
+			return nil, err
+		}
+		if s.owner, err = newOwner(s, cc.Secret); err != nil {
 			return nil, err
 		}
 		s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -204,6 +215,7 @@ func New(cfg Config) (*Server, error) {
 		IsBFFCookie:    s.isBFFCookie,
 		ErrorHandler:   s.fail,
 		OnRefresh:      s.metrics.observeRefresh,
+		Owner:          ownerOrNil(s.owner),
 		Logger:         s.log,
 		Now:            s.now,
 	})
@@ -307,6 +319,14 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 }
 
+// ownerOrNil keeps a nil *owner from becoming a non-nil proxy.Owner.
+func ownerOrNil(o *owner) proxy.Owner {
+	if o == nil || len(o.s.cfg.InternalURL) == 0 {
+		return nil
+	}
+	return o
+}
+
 // isBFFCookie reports the session chunks and the login cookies.
 func (s *Server) isBFFCookie(name string) bool {
 	return crypto.IsChunkName(s.cfg.CookieName, name) || strings.HasPrefix(name, s.loginPrefix())
@@ -327,6 +347,7 @@ func (s *Server) routes() *gin.Engine {
 	auth.GET("/user", s.sameOrigin(false), s.user)
 	auth.POST("/logout", s.sameOrigin(true), s.logout)
 	auth.POST("/backchannel-logout", s.backchannelLogout)
+	e.POST(internalRefreshPath, noStore(), s.internalRefresh)
 	e.GET("/healthz", noStore(), func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", noStore(), s.readyz)
 	if !s.cfg.SeparateMetrics {

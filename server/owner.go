@@ -1,0 +1,241 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/bff-project/bff/cluster"
+	"github.com/bff-project/bff/crypto"
+	"github.com/bff-project/bff/keys"
+	"github.com/bff-project/bff/oauth"
+	"github.com/bff-project/bff/proxy"
+)
+
+// internalRefreshPath is where an instance asks the owner of a session to
+// refresh it. Requests and answers are sealed with a key derived from the
+// cluster secret: a forged, altered or replayed request is refused.
+const internalRefreshPath = "/_bff/refresh"
+
+const (
+	purposeRefreshRequest  crypto.Purpose = "refresh-request"
+	purposeRefreshResponse crypto.Purpose = "refresh-response"
+	// internalMaxAge bounds how old a forwarded request may be.
+	internalMaxAge = 30 * time.Second
+	// ownerTimeout bounds asking the owner; past it the caller refreshes
+	// itself (and counts it).
+	ownerTimeout = 5 * time.Second
+)
+
+var errForgedInternal = errors.New("server: internal request refused")
+
+// refreshRequest is what a forwarding instance sends, sealed.
+type refreshRequest struct {
+	SessionID    string `json:"sid"`
+	RefreshToken string `json:"rt"`
+	Subject      string `json:"sub"`
+	IssuedAt     int64  `json:"iat"`
+	JTI          string `json:"jti"`
+}
+
+// refreshResponse is the owner's answer, sealed and bound to the request's jti.
+type refreshResponse struct {
+	JTI    string        `json:"jti"`
+	Error  string        `json:"err,omitempty"` // invalid_grant, provider, error
+	Tokens *oauth.Tokens `json:"tokens,omitempty"`
+}
+
+// owner routes refreshes to the session's owner: the live member with the
+// highest rendezvous score for the session id. It implements proxy.Owner.
+type owner struct {
+	s      *Server
+	sealer *crypto.Sealer
+	client *http.Client
+	jtis   seenJTIs
+}
+
+var _ proxy.Owner = (*owner)(nil)
+
+func newOwner(s *Server, clusterSecret []byte) (*owner, error) {
+	master, err := hkdf.Key(sha256.New, clusterSecret, []byte("bff internal refresh v1"), "", 32)
+	if err != nil {
+		return nil, err
+	}
+	ring, err := keys.New(keys.Config{Secrets: [][]byte{master}, Rotation: time.Hour, Window: time.Hour, Now: s.now})
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := crypto.NewSealer(crypto.Config{Ring: ring})
+	if err != nil {
+		return nil, err
+	}
+	return &owner{s: s, sealer: sealer, client: &http.Client{Timeout: ownerTimeout}}, nil
+}
+
+// rendezvous picks the member with the highest hash of (name, session id):
+// every instance with the same member list picks the same owner, and a
+// member leaving moves only its own sessions.
+func rendezvous(members []cluster.Member, sessionID string) cluster.Member {
+	var best cluster.Member
+	var bestScore uint64
+	for i, m := range members {
+		h := sha256.Sum256([]byte(m.Name + "\x00" + sessionID))
+		if score := binary.BigEndian.Uint64(h[:8]); i == 0 || score > bestScore {
+			best, bestScore = m, score
+		}
+	}
+	return best
+}
+
+// RefreshAt asks the session's owner to refresh. ok is false when this
+// instance owns the session or the owner did not answer.
+func (o *owner) RefreshAt(ctx context.Context, sessionID, refreshToken, sub string) (*oauth.Tokens, bool, error) {
+	members := o.s.cluster.Members()
+	if len(members) < 2 || sessionID == "" {
+		return nil, false, nil
+	}
+	m := rendezvous(members, sessionID)
+	if m.Name == o.s.cluster.LocalName() || len(m.Meta) == 0 {
+		return nil, false, nil
+	}
+	t, err := o.ask(ctx, string(m.Meta), refreshRequest{SessionID: sessionID, RefreshToken: refreshToken, Subject: sub})
+	if err != nil {
+		var answer *ownerAnswer
+		if errors.As(err, &answer) {
+			o.s.metrics.ownerForwarded.Inc()
+			return nil, true, answer.err
+		}
+		o.s.metrics.ownerUnreachable.Inc()
+		o.s.log.Warn("refresh owner unreachable; refreshing locally", "owner", m.Name, "err", err)
+		return nil, false, nil
+	}
+	o.s.metrics.ownerForwarded.Inc()
+	return t, true, nil
+}
+
+// ownerAnswer is an error the owner answered with (as opposed to not
+// answering at all).
+type ownerAnswer struct{ err error }
+
+func (a *ownerAnswer) Error() string { return a.err.Error() }
+
+func (o *owner) ask(ctx context.Context, base string, req refreshRequest) (*oauth.Tokens, error) {
+	jti := make([]byte, 16)
+	rand.Read(jti)
+	req.JTI = base64.RawURLEncoding.EncodeToString(jti)
+	req.IssuedAt = o.s.now().Unix()
+	plain, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := o.sealer.Seal(purposeRefreshRequest, plain)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, ownerTimeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, base+internalRefreshPath, bytes.NewReader([]byte(sealed)))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Content-Type", "application/jose")
+	resp, err := o.client.Do(hreq)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<10))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("owner answered %d", resp.StatusCode)
+	}
+	plain, _, err = o.sealer.Open(purposeRefreshResponse, string(body))
+	if err != nil {
+		return nil, fmt.Errorf("owner answer: %w", err)
+	}
+	var ans refreshResponse
+	if err := json.Unmarshal(plain, &ans); err != nil || ans.JTI != req.JTI {
+		return nil, errors.New("owner answer not bound to the request")
+	}
+	switch ans.Error {
+	case "":
+		if ans.Tokens == nil || ans.Tokens.AccessToken == "" {
+			return nil, errors.New("owner answer without tokens")
+		}
+		return ans.Tokens, nil
+	case "invalid_grant":
+		return nil, &ownerAnswer{fmt.Errorf("%w: refused at the owner", oauth.ErrReauthRequired)}
+	case "provider":
+		return nil, &ownerAnswer{fmt.Errorf("%w: at the owner", oauth.ErrProvider)}
+	default:
+		return nil, &ownerAnswer{errors.New("server: the owner's refresh failed")}
+	}
+}
+
+// internalRefresh answers POST /_bff/refresh: the owner side.
+func (s *Server) internalRefresh(c *gin.Context) {
+	if s.owner == nil {
+		s.abort(c, errNotFound)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, 64<<10))
+	if err != nil {
+		s.abort(c, errForgedInternal)
+		return
+	}
+	plain, _, err := s.owner.sealer.Open(purposeRefreshRequest, string(body))
+	if err != nil {
+		s.metrics.internalRefused.Inc()
+		s.abort(c, fmt.Errorf("%w: %w", errForgedInternal, err))
+		return
+	}
+	var req refreshRequest
+	now := s.now()
+	if json.Unmarshal(plain, &req) != nil || req.JTI == "" || req.RefreshToken == "" ||
+		time.Unix(req.IssuedAt, 0).Before(now.Add(-internalMaxAge)) || time.Unix(req.IssuedAt, 0).After(now.Add(internalMaxAge)) {
+		s.metrics.internalRefused.Inc()
+		s.abort(c, fmt.Errorf("%w: stale or incomplete", errForgedInternal))
+		return
+	}
+	if !s.owner.jtis.add(req.JTI, now) {
+		s.metrics.internalRefused.Inc()
+		s.abort(c, fmt.Errorf("%w: replayed", errForgedInternal))
+		return
+	}
+	ans := refreshResponse{JTI: req.JTI}
+	t, _, err := s.proxy.RefreshLocal(c.Request.Context(), req.RefreshToken, req.Subject)
+	switch {
+	case err == nil:
+		ans.Tokens = t
+	case errors.Is(err, oauth.ErrReauthRequired):
+		ans.Error = "invalid_grant"
+	case errors.Is(err, oauth.ErrProvider):
+		ans.Error = "provider"
+	default:
+		ans.Error = "error"
+	}
+	out, err := json.Marshal(ans)
+	if err == nil {
+		var sealed string
+		if sealed, err = s.owner.sealer.Seal(purposeRefreshResponse, out); err == nil {
+			c.Header("Cache-Control", "no-store")
+			c.Data(http.StatusOK, "application/jose", []byte(sealed))
+			return
+		}
+	}
+	s.abort(c, err)
+}
