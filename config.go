@@ -56,6 +56,7 @@ type fileConfig struct {
 		SameSite       string   `yaml:"same_site"`
 		RefreshMargin  duration `yaml:"refresh_margin"`
 		SuccessorGrace duration `yaml:"successor_grace"`
+		CacheEntries   int      `yaml:"cache_entries"`
 	} `yaml:"session"`
 	Keys struct {
 		Secrets     []string `yaml:"secrets"`
@@ -158,6 +159,12 @@ func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error 
 		switch p := fv.Addr().Interface().(type) {
 		case *string:
 			*p = val
+		case *int:
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				return &configError{name, "must be a whole number"}
+			}
+			*p = n
 		case *bool:
 			b, err := strconv.ParseBool(val)
 			if err != nil {
@@ -254,6 +261,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	sc.Lifetime = time.Duration(s.Lifetime)
 	sc.RefreshMargin = time.Duration(s.RefreshMargin)
 	sc.SuccessorGrace = time.Duration(s.SuccessorGrace)
+	sc.SessionCache = s.CacheEntries
 	switch strings.ToLower(s.SameSite) {
 	case "", "lax":
 		sc.SameSite = http.SameSiteLaxMode

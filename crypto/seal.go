@@ -226,3 +226,26 @@ func b64Value(c byte) int {
 	}
 	return -1
 }
+
+// OpenedKey reports, for a value that opened earlier, whether the key that
+// sealed it (named by kid) would still open it, and whether it is stale. It
+// lets a cache of opened values honour key rotation and removal without
+// decrypting again.
+func (s *Sealer) OpenedKey(kid string) (ok, stale bool) {
+	key, err := s.ring.Lookup(kid)
+	if err != nil {
+		return false, false
+	}
+	return true, key.ID != s.ring.Sealing().ID
+}
+
+// KeyID returns the kid a sealed value names, or "" when its header is not
+// one Seal writes. It does not authenticate anything.
+func KeyID(sealed string) string {
+	protected, _, _ := strings.Cut(sealed, ".")
+	h, ok := parseHeader(protected)
+	if !ok {
+		return ""
+	}
+	return h.kid
+}

@@ -48,6 +48,9 @@ type Config struct {
 	Lifetime time.Duration
 	// SameSite is http.SameSiteLaxMode (zero) or http.SameSiteStrictMode.
 	SameSite http.SameSite
+	// SessionCache bounds the cache of opened sessions; zero means 4096,
+	// negative disables it.
+	SessionCache int
 	// RefreshMargin and SuccessorGrace: see proxy.Config.
 	RefreshMargin  time.Duration
 	SuccessorGrace time.Duration
@@ -176,7 +179,7 @@ func New(cfg Config) (*Server, error) {
 		}, func() float64 { return float64(len(s.cluster.Members())) }))
 	}
 	store, err := session.NewStore(session.Config{
-		Sealer: s.sealer, Chunker: chunker, Revoker: s.revoked, Now: s.now,
+		Sealer: s.sealer, Chunker: chunker, Revoker: s.revoked, Now: s.now, CacheEntries: cfg.SessionCache,
 		OnSave: func(n int) {
 			s.metrics.sessions.WithLabelValues("sealed").Inc()
 			s.metrics.cookieSize.Observe(float64(n))
@@ -190,6 +193,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.sessions = countingSessions{store, s.metrics}
+	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "bff_session_cache_entries", Help: "Opened sessions cached (keyed by a SHA-256 of the cookie).",
+	}, func() float64 { return float64(store.CacheLen()) }))
 	oc := cfg.OIDC
 	if oc.RedirectURL == "" {
 		oc.RedirectURL = s.origin + s.cfg.Prefix + "/callback"

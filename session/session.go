@@ -56,3 +56,8 @@ func (s Session) LogValue() slog.Value {
 		slog.Bool("refresh_token", s.RefreshToken != ""),
 	)
 }
+
+// wellFormed reports whether s has what every opened session must have.
+func (s *Session) wellFormed() bool {
+	return s.V == Version && s.ID != "" && s.AccessToken != ""
+}

@@ -46,14 +46,18 @@ type Config struct {
 	// OnSave, when set, is called with the cookie bytes of every session
 	// written (metrics).
 	OnSave func(bytes int)
+	// CacheEntries bounds the cache of recently opened sessions (about the
+	// session's size each, ~3 KB); zero means 4096, negative disables it.
+	CacheEntries int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // Store reads and writes sessions as sealed, chunked cookies.
 type Store struct {
-	cfg Config
-	now func() time.Time
+	cfg   Config
+	now   func() time.Time
+	cache *openCache
 }
 
 // NewStore validates cfg.
@@ -64,7 +68,10 @@ func NewStore(cfg Config) (*Store, error) {
 	if cfg.Budget <= 0 {
 		cfg.Budget = 6000
 	}
-	s := &Store{cfg: cfg, now: cfg.Now}
+	if cfg.CacheEntries == 0 {
+		cfg.CacheEntries = 4096
+	}
+	s := &Store{cfg: cfg, now: cfg.Now, cache: newOpenCache(cfg.CacheEntries)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -82,16 +89,29 @@ func (s *Store) Load(r *http.Request) (*Session, error) {
 	if err != nil {
 		return nil, ErrInvalid
 	}
-	plain, stale, err := s.cfg.Sealer.Open(crypto.Session, value)
-	if err != nil {
-		return nil, ErrInvalid
+	now := s.now()
+	key := cacheKey(value)
+	var sess *Session
+	if e := s.cache.get(key, now.Unix()); e != nil {
+		if ok, stale := s.cfg.Sealer.OpenedKey(e.kid); ok {
+			cp := e.sess
+			cp.stale = stale
+			sess = &cp
+		}
 	}
-	sess := new(Session)
-	if err := json.Unmarshal(plain, sess); err != nil || sess.V != Version || sess.ID == "" || sess.AccessToken == "" {
-		return nil, ErrInvalid
+	if sess == nil {
+		plain, stale, err := s.cfg.Sealer.Open(crypto.Session, value)
+		if err != nil {
+			return nil, ErrInvalid
+		}
+		sess = new(Session)
+		if err := json.Unmarshal(plain, sess); err != nil || !sess.wellFormed() {
+			return nil, ErrInvalid
+		}
+		s.remember(key, value, sess)
+		sess.stale = stale
 	}
-	sess.stale = stale
-	if !s.now().Before(sess.ExpiryTime()) {
+	if !now.Before(sess.ExpiryTime()) {
 		return nil, ErrExpired
 	}
 	if s.cfg.Revoker != nil && s.cfg.Revoker.Revoked(sess.ID, sess.IdPSession, sess.Subject, sess.StartTime()) {
@@ -116,6 +136,7 @@ func (s *Store) Save(h http.Header, r *http.Request, sess *Session) error {
 		return fmt.Errorf("session: %w", err)
 	}
 	sess.stale = false
+	s.remember(cacheKey(value), value, sess)
 	n := s.cookieBytes(value)
 	if s.cfg.OnSave != nil {
 		s.cfg.OnSave(n)
@@ -131,10 +152,29 @@ func (s *Store) cookieBytes(value string) int {
 	return len(value) + 24*(1+len(value)/3900)
 }
 
-// Clear deletes every session chunk the request carries.
+// Clear deletes every session chunk the request carries, and forgets the
+// opened session.
 func (s *Store) Clear(h http.Header, r *http.Request) {
+	if value, err := s.cfg.Chunker.Read(r); err == nil {
+		s.cache.drop(cacheKey(value))
+	}
 	s.cfg.Chunker.Clear(h, r)
 }
+
+// remember caches an opened or sealed session until its access token (or,
+// if sooner, the session) expires.
+func (s *Store) remember(key [32]byte, value string, sess *Session) {
+	kid := crypto.KeyID(value)
+	if kid == "" || !sess.wellFormed() {
+		return
+	}
+	e := &cacheEntry{sess: *sess, kid: kid, expires: min(sess.AccessExpiry, sess.Expiry)}
+	e.sess.stale = false
+	s.cache.put(key, e)
+}
+
+// CacheLen is the number of cached opened sessions (metrics).
+func (s *Store) CacheLen() int { return s.cache.len() }
 
 // Names lists the session chunk names the request carries.
 func (s *Store) Names(r *http.Request) []string { return s.cfg.Chunker.Names(r) }

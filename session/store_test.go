@@ -30,7 +30,7 @@ type fixture struct {
 	over    []int
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{clock: &clock{t: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)}, revoked: revoker{}}
 	var err error
@@ -66,7 +66,7 @@ func (f *fixture) session() *Session {
 }
 
 // roundTrip saves s and returns a request carrying the cookies it set.
-func (f *fixture) roundTrip(t *testing.T, s *Session) *http.Request {
+func (f *fixture) roundTrip(t testing.TB, s *Session) *http.Request {
 	t.Helper()
 	h := http.Header{}
 	if err := f.store.Save(h, httptest.NewRequest("GET", "/", nil), s); err != nil {

@@ -1,0 +1,121 @@
+package session
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// The open cache must never serve what a full open would refuse.
+func TestCacheNeverServesWhatOpenRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		// after a first successful Load of r (which fills the cache)
+		change func(f *fixture, s *Session, r *http.Request) *http.Request
+		want   error
+	}{
+		{"revoked", func(f *fixture, s *Session, r *http.Request) *http.Request {
+			f.revoked[s.ID] = true
+			return r
+		}, ErrRevoked},
+		{"session expired", func(f *fixture, s *Session, r *http.Request) *http.Request {
+			f.clock.t = f.clock.t.Add(8*time.Hour + time.Second)
+			return r
+		}, ErrExpired},
+		{"tampered chunk", func(f *fixture, s *Session, r *http.Request) *http.Request {
+			c, _ := r.Cookie("__Host-Http-bff.0")
+			b := []byte(c.Value)
+			b[len(b)-5] ^= 1
+			out := httptest.NewRequest("GET", "/", nil)
+			out.AddCookie(&http.Cookie{Name: c.Name, Value: string(b)})
+			return out
+		}, ErrInvalid},
+		{"sealing secret removed", func(f *fixture, s *Session, r *http.Request) *http.Request {
+			if err := f.ring.Reload([][]byte{bytes.Repeat([]byte{9}, 32)}); err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}, ErrInvalid},
+		{"cleared at logout, then tampered copy", func(f *fixture, s *Session, r *http.Request) *http.Request {
+			f.store.Clear(http.Header{}, r)
+			return r // the same bytes still open (not revoked here), but via a full open
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			s := f.session()
+			r := f.roundTrip(t, s)
+			if _, err := f.store.Load(r); err != nil {
+				t.Fatal(err)
+			}
+			if f.store.CacheLen() == 0 {
+				t.Fatal("the first load did not fill the cache")
+			}
+			_, err := f.store.Load(tt.change(f, s, r))
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Load after %s: err = %v, want %v", tt.name, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCacheEntryEndsAtAccessExpiry(t *testing.T) {
+	f := newFixture(t)
+	s := f.session() // access token lives 5 minutes
+	r := f.roundTrip(t, s)
+	f.store.Load(r)
+	key := cacheKey(mustRead(t, f, r))
+	if f.store.cache.get(key, f.clock.t.Unix()) == nil {
+		t.Fatal("not cached")
+	}
+	if f.store.cache.get(key, f.clock.t.Add(5*time.Minute).Unix()) != nil {
+		t.Error("cache entry outlives the access token")
+	}
+}
+
+func TestCacheBounded(t *testing.T) {
+	f := newFixture(t)
+	f.store.cache = newOpenCache(8)
+	for range 50 {
+		f.roundTrip(t, f.session())
+	}
+	if n := f.store.CacheLen(); n > 8 {
+		t.Errorf("cache holds %d entries, bound is 8", n)
+	}
+}
+
+func mustRead(t *testing.T, f *fixture, r *http.Request) string {
+	t.Helper()
+	v, err := f.store.cfg.Chunker.Read(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func BenchmarkLoad(b *testing.B) {
+	for _, cached := range []bool{false, true} {
+		name := "cold"
+		if cached {
+			name = "cached"
+		}
+		b.Run(name, func(b *testing.B) {
+			f := newFixture(b)
+			if !cached {
+				f.store.cache = nil
+			}
+			r := f.roundTrip(b, f.session())
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := f.store.Load(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
