@@ -8,21 +8,26 @@ cd "$(dirname "$0")"
 
 FUZZTIME="${FUZZTIME:-5s}"
 
-need() {
-	if ! command -v "$1" >/dev/null 2>&1; then
-		if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -n "${2:-}" ]; then
-			echo "test.sh: installing $2 with apt-get"
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-		else
-			echo "test.sh: '$1' is required; install it (Debian: apt-get install ${2:-$1})" >&2
-			exit 1
-		fi
+# Debian packages the tests drive: Chromium (browser suite), nginx (load
+# balancer in the cluster suite), systemd-analyze (deploy unit check), Node.js
+# and npm (the test identity provider).
+missing=()
+command -v go >/dev/null 2>&1 || { echo "test.sh: Go 1.26 is required" >&2; exit 1; }
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "== installing ${missing[*]} (apt-get)"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+	else
+		echo "test.sh: missing ${missing[*]}; install them (Debian: apt-get install ${missing[*]}) and run again" >&2
+		exit 1
 	fi
-}
-
-need go
-need node nodejs
-need npm npm
+fi
 
 echo "== Go modules"
 go mod download
