@@ -124,7 +124,7 @@ func New(cfg Config, list *revocation.List) (*Cluster, error) {
 	mc.GossipInterval = 100 * time.Millisecond
 	mc.DeadNodeReclaimTime = 10 * time.Second
 	mc.Delegate = (*delegate)(c)
-	mc.Logger = log.New(logWriter{c.log}, "", 0)
+	mc.Logger = log.New(logWriter{log: c.log, limiter: &lineLimiter{}}, "", 0)
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return c.ml.NumMembers() }, RetransmitMult: mc.RetransmitMult}
 	c.ml, err = memberlist.Create(mc)
 	if err != nil {
@@ -157,7 +157,10 @@ func (c *Cluster) Run(ctx context.Context) error {
 	delay := 200 * time.Millisecond
 	for {
 		n, err := c.ml.Join(c.cfg.Join)
-		if n > 0 {
+		// A join list may name this member too (a DNS name resolving to
+		// every member): contacting only itself is not a join, and would
+		// report ready without any peer's revocations.
+		if n > 0 && c.ml.NumMembers() > 1 {
 			c.log.Info("cluster joined", "contacted", n, "members", c.ml.NumMembers())
 			return nil
 		}
@@ -288,20 +291,45 @@ func (d *delegate) drop(why string) {
 	}
 }
 
-// logWriter routes memberlist's log lines ("[LEVEL] memberlist: ...") to slog.
-type logWriter struct{ log *slog.Logger }
+// logWriter routes memberlist's log lines ("[LEVEL] memberlist: ...") to
+// slog, at most logBurst warnings per second: anyone who can reach the
+// gossip port can make memberlist complain about undecryptable packets, and
+// that must not flood the logs.
+type logWriter struct {
+	log     *slog.Logger
+	limiter *lineLimiter
+}
+
+const logBurst = 10
 
 func (w logWriter) Write(p []byte) (int, error) {
 	line := strings.TrimSpace(string(p))
 	level := slog.LevelDebug
-	switch {
-	case strings.HasPrefix(line, "[ERR]"):
-		level = slog.LevelError
-	case strings.HasPrefix(line, "[WARN]"):
+	if strings.HasPrefix(line, "[ERR]") || strings.HasPrefix(line, "[WARN]") {
 		level = slog.LevelWarn
+		if !w.limiter.allow(time.Now()) {
+			return len(p), nil
+		}
 	}
 	w.log.Log(context.Background(), level, line, "component", "memberlist")
 	return len(p), nil
 }
 
 var _ io.Writer = logWriter{}
+
+// lineLimiter allows logBurst lines per second.
+type lineLimiter struct {
+	mu     sync.Mutex
+	second int64
+	n      int
+}
+
+func (l *lineLimiter) allow(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := now.Unix(); s != l.second {
+		l.second, l.n = s, 0
+	}
+	l.n++
+	return l.n <= logBurst
+}

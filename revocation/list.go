@@ -15,12 +15,18 @@ import (
 // not recorded. Callers must treat it as a failure to log out.
 var ErrFull = errors.New("revocation: list is full")
 
+// DefaultMaxEntries bounds the list so that a full-state sync between
+// instances stays well under memberlist's 20 MiB push/pull limit (about 34
+// bytes an entry on the wire with 22-character ids: 400k entries are ~14 MB)
+// and the list's memory under ~35 MB (~86 bytes an entry).
+const DefaultMaxEntries = 400_000
+
 // Config configures a List. The zero value is a valid in-memory list.
 type Config struct {
 	// SnapshotFile, when set, is loaded at start and rewritten (atomically,
 	// through a temporary file and rename) after every change.
 	SnapshotFile string
-	// MaxEntries bounds the live entries; zero means 1,000,000.
+	// MaxEntries bounds the live entries; zero means DefaultMaxEntries.
 	MaxEntries int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -55,7 +61,7 @@ type snapshot struct {
 // list would bring revoked sessions back to life.
 func New(cfg Config) (*List, error) {
 	if cfg.MaxEntries <= 0 {
-		cfg.MaxEntries = 1_000_000
+		cfg.MaxEntries = DefaultMaxEntries
 	}
 	l := &List{cfg: cfg, now: cfg.Now, ids: map[string]time.Time{}, idps: map[string]time.Time{}, subs: map[string]subjectEntry{}}
 	if l.now == nil {
