@@ -28,6 +28,7 @@ type BFFOptions struct {
 	Lifetime      time.Duration // session.lifetime, default 1h
 	RefreshMargin time.Duration // session.refresh_margin, default 2s
 	ExtraEnv      []string      // more KEY=VALUE pairs for the process
+	StaticDir     string        // static_dir: the app's files; empty leaves it out
 }
 
 // BFF is a running BFF binary.
@@ -147,7 +148,7 @@ routes:
     token: "user"
 log:
   format: "json"
-`,
+%s`,
 		q(fmt.Sprintf("127.0.0.1:%d", o.Port)),
 		q(b.url),
 		q(o.Issuer),
@@ -157,7 +158,17 @@ log:
 		q(o.RefreshMargin.String()),
 		q(filepath.Join(b.dir, "revoked.json")),
 		q(o.Upstream),
+		staticDirYAML(o.StaticDir),
 	)
+}
+
+// staticDirYAML is the static_dir line of the config, or nothing when dir
+// is empty.
+func staticDirYAML(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	return "static_dir: " + strconv.Quote(dir) + "\n"
 }
 
 // URL is the BFF's public URL, http://localhost:PORT (no trailing slash).
@@ -187,6 +198,7 @@ type Stack struct {
 type StackOptions struct {
 	AccessTTL     time.Duration // provider access-token lifetime (default 60s)
 	RefreshMargin time.Duration // BFF refresh margin (default 2s)
+	StaticDir     string        // BFF static_dir (the app's files); empty: none
 }
 
 // startStack starts the provider (registered for the BFF's callback,
@@ -209,6 +221,7 @@ func startStack(t testing.TB, opts StackOptions) *Stack {
 		ClientSecret:  idp.ClientSecret(),
 		Upstream:      up.URL(),
 		RefreshMargin: opts.RefreshMargin,
+		StaticDir:     opts.StaticDir,
 	})
 	return &Stack{IDP: idp, Upstream: up, BFF: bff}
 }

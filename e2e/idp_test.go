@@ -178,6 +178,33 @@ func (p *IDP) Stats(t testing.TB) IDPStats {
 	return s
 }
 
+// IssuedTokens is one successful token-endpoint answer as the provider
+// recorded it. They are real tokens: compare with them, never log them.
+type IssuedTokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	IDToken      string `json:"id_token"`
+}
+
+// Issued returns every token set the provider's token endpoint handed out,
+// oldest first (Reset does not clear it).
+func (p *IDP) Issued(t testing.TB) []IssuedTokens {
+	t.Helper()
+	resp, err := p.client.Get(p.issuer + "/__test/tokens")
+	if err != nil {
+		t.Fatalf("e2e: idp tokens: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("e2e: idp tokens: status %d", resp.StatusCode)
+	}
+	var out []IssuedTokens
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("e2e: idp tokens: decode failed") // the body holds tokens: keep it out of the message
+	}
+	return out
+}
+
 // Reset zeroes the provider's test counters.
 func (p *IDP) Reset(t testing.TB) {
 	t.Helper()

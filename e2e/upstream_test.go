@@ -23,6 +23,7 @@ type Upstream struct {
 
 	mu       sync.Mutex
 	requests []UpstreamRequest
+	tokens   []string // raw bearer tokens that verified, oldest first; never logged
 }
 
 // UpstreamRequest is what the upstream saw of one request. It holds names
@@ -107,6 +108,22 @@ func (u *Upstream) Last() (UpstreamRequest, bool) {
 	return u.requests[len(u.requests)-1], true
 }
 
+// SeenTokens returns every distinct raw bearer token that verified, oldest
+// first. They are real access tokens: compare with them, never log them.
+func (u *Upstream) SeenTokens() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Clone(u.tokens)
+}
+
+func (u *Upstream) rememberToken(raw string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !slices.Contains(u.tokens, raw) {
+		u.tokens = append(u.tokens, raw)
+	}
+}
+
 // Verify checks a bearer access token the way the upstream does and returns
 // its claims.
 func (u *Upstream) Verify(ctx context.Context, raw string) (sub string, aud []string, exp time.Time, err error) {
@@ -147,6 +164,7 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 		} else {
 			rec.AuthOK = true
 			rec.Sub = claims.Sub
+			u.rememberToken(raw)
 		}
 	} else if len(authz) > 1 {
 		rec.AuthError = "several Authorization headers"

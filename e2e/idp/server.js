@@ -7,6 +7,10 @@
 //   GET  /__test/stats  JSON counters (token calls by grant_type, successful
 //                       refreshes, revocations, introspections)
 //   POST /__test/reset  zero the counters
+//   GET  /__test/tokens JSON list of every successful token-endpoint answer
+//                       ({access_token, refresh_token, id_token}), oldest
+//                       first, so tests can compare what a page sees with the
+//                       real tokens (kept in memory only, never printed)
 //
 // It prints exactly one line "READY <issuer>" on stdout once it listens; every
 // other message of the library goes to stderr. It is NOT a production
@@ -83,6 +87,10 @@ const stats = {
   backchannel_success: 0,
   backchannel_error: 0,
 };
+// Successful token-endpoint answers, for GET /__test/tokens. Not cleared by
+// /__test/reset. Never printed.
+const issued = [];
+
 const resetStats = () => {
   stats.token_calls = {};
   stats.token_errors = {};
@@ -212,6 +220,10 @@ provider.use(async (ctx, next) => {
     json(ctx, 200, stats);
     return;
   }
+  if (ctx.path === '/__test/tokens' && ctx.method === 'GET') {
+    json(ctx, 200, issued);
+    return;
+  }
   if (ctx.path === '/__test/reset' && ctx.method === 'POST') {
     resetStats();
     json(ctx, 200, stats);
@@ -226,6 +238,10 @@ provider.use(async (ctx, next) => {
       const gt = ctx.oidc?.params?.grant_type || 'unknown';
       stats.token_calls[gt] = (stats.token_calls[gt] || 0) + 1;
       if (ctx.status >= 400) stats.token_errors[gt] = (stats.token_errors[gt] || 0) + 1;
+      if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+        const { access_token, refresh_token, id_token } = ctx.body;
+        issued.push({ access_token, refresh_token, id_token });
+      }
       break;
     }
     case '/token/revocation': {
