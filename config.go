@@ -89,20 +89,20 @@ type fileConfig struct {
 	} `yaml:"log"`
 }
 
-// duration is a time.Duration written in Go syntax ("90s", "8h").
-type duration time.Duration
+// duration is a time.Duration written in Go syntax ("90s", "8h"), kept as
+// written until serverConfig parses it, so that an error names the field.
+type duration string
 
-func (d *duration) UnmarshalYAML(n *yaml.Node) error {
-	return d.set(n.Value)
-}
-
-func (d *duration) set(s string) error {
-	v, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil || v < 0 {
-		return fmt.Errorf("%q is not a duration like 90s or 8h", s)
+// parse returns the duration; empty means zero (the default).
+func (d duration) parse(field string) (time.Duration, error) {
+	if strings.TrimSpace(string(d)) == "" {
+		return 0, nil
 	}
-	*d = duration(v)
-	return nil
+	v, err := time.ParseDuration(strings.TrimSpace(string(d)))
+	if err != nil || v < 0 {
+		return 0, &configError{field, fmt.Sprintf("%q is not a duration like 90s or 8h", string(d))}
+	}
+	return v, nil
 }
 
 // configError names the field that is wrong, never its value when secret.
@@ -128,15 +128,15 @@ func loadConfig(path string, getenv func(string) string) (*fileConfig, error) {
 			return nil, fmt.Errorf("config: %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 	}
-	if err := applyEnv(reflect.ValueOf(fc).Elem(), "BFF", getenv); err != nil {
+	if err := applyEnv(reflect.ValueOf(fc).Elem(), "BFF", "", getenv); err != nil {
 		return nil, err
 	}
 	return fc, nil
 }
 
 // applyEnv overlays BFF_<PATH> variables onto the struct's scalar and
-// []string fields, recursively.
-func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error {
+// []string fields, recursively; path is the dotted YAML path so far.
+func applyEnv(v reflect.Value, prefix, path string, getenv func(string) string) error {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f, fv := t.Field(i), v.Field(i)
@@ -145,8 +145,12 @@ func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error 
 			continue
 		}
 		name := prefix + "_" + strings.ToUpper(tag)
+		field := tag
+		if path != "" {
+			field = path + "." + tag
+		}
 		if fv.Kind() == reflect.Struct {
-			if err := applyEnv(fv, name, getenv); err != nil {
+			if err := applyEnv(fv, name, field, getenv); err != nil {
 				return err
 			}
 			continue
@@ -155,26 +159,26 @@ func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error 
 		if val == "" {
 			continue
 		}
-		field := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "BFF_"), "_", "."))
 		switch p := fv.Addr().Interface().(type) {
 		case *string:
 			*p = val
 		case *int:
 			n, err := strconv.Atoi(val)
 			if err != nil {
-				return &configError{name, "must be a whole number"}
+				return &configError{field, "must be a whole number (from " + name + ")"}
 			}
 			*p = n
 		case *bool:
 			b, err := strconv.ParseBool(val)
 			if err != nil {
-				return &configError{name, "must be true or false"}
+				return &configError{field, "must be true or false (from " + name + ")"}
 			}
 			*p = b
 		case *duration:
-			if err := p.set(val); err != nil {
-				return &configError{name, err.Error()}
+			if _, err := duration(val).parse(field); err != nil {
+				return &configError{field, fmt.Sprintf("%q is not a duration like 90s or 8h (from %s)", val, name)}
 			}
+			*p = duration(val)
 		case *[]string:
 			var items []string
 			for s := range strings.SplitSeq(val, ",") {
@@ -196,6 +200,9 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	var sc server.Config
 	if fc.Listen == "" {
 		fc.Listen = "127.0.0.1:8080"
+	}
+	if _, err := newLogger(fc.Log.Format, fc.Log.Level, io.Discard); err != nil {
+		return sc, err
 	}
 	if fc.PublicURL == "" {
 		return sc, &configError{"public_url", "required (the origin the browser sees, e.g. https://app.example.com)"}
@@ -258,9 +265,22 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	if s.CookieName != "" && !strings.HasPrefix(s.CookieName, "__Host-") {
 		return sc, &configError{"session.cookie_name", "must start with __Host- (host-only, Secure, Path=/)"}
 	}
-	sc.Lifetime = time.Duration(s.Lifetime)
-	sc.RefreshMargin = time.Duration(s.RefreshMargin)
-	sc.SuccessorGrace = time.Duration(s.SuccessorGrace)
+	for _, d := range []struct {
+		field string
+		in    duration
+		out   *time.Duration
+	}{
+		{"session.lifetime", s.Lifetime, &sc.Lifetime},
+		{"session.refresh_margin", s.RefreshMargin, &sc.RefreshMargin},
+		{"session.successor_grace", s.SuccessorGrace, &sc.SuccessorGrace},
+		{"keys.rotation", fc.Keys.Rotation, &sc.Rotation},
+	} {
+		v, err := d.in.parse(d.field)
+		if err != nil {
+			return sc, err
+		}
+		*d.out = v
+	}
 	sc.SessionCache = s.CacheEntries
 	switch strings.ToLower(s.SameSite) {
 	case "", "lax":
@@ -295,7 +315,6 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		return sc, &configError{"keys.secrets", "at least one master secret is required (bff keygen makes one; pass it as BFF_KEYS_SECRETS or keys.secrets_file)"}
 	}
 	sc.Secrets = secrets
-	sc.Rotation = time.Duration(k.Rotation)
 	sc.SnapshotFile = fc.Revocation.SnapshotFile
 
 	if cc, err := fc.clusterConfig(); err != nil {
@@ -321,6 +340,17 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		u, err := url.Parse(r.Upstream)
 		if err != nil {
 			return sc, &configError{field + ".upstream", "not a URL"}
+		}
+		if !strings.HasPrefix(r.Path, "/") {
+			return sc, &configError{field + ".path", "must start with /"}
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return sc, &configError{field + ".upstream", "must be an absolute http(s) URL"}
+		}
+		switch r.Token {
+		case "", "user", "optional", "none":
+		default:
+			return sc, &configError{field + ".token", "must be user, optional or none"}
 		}
 		rt := proxy.Route{Path: r.Path, Upstream: u, Token: proxy.TokenMode(r.Token), StripPrefix: r.StripPrefix}
 		sc.Routes = append(sc.Routes, rt)

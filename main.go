@@ -51,7 +51,7 @@ func main() {
 // for the environment, stdout for what commands print.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		fmt.Fprintln(stdout, s)
 		return nil
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
@@ -225,8 +225,12 @@ func listenAndServe(ctx context.Context, addr string, srv *server.Server, certs 
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go srv.Run(runCtx)
+	ran := make(chan struct{})
+	defer func() { cancel(); <-ran }() // no background logging after return
+	go func() {
+		defer close(ran)
+		srv.Run(runCtx)
+	}()
 	errc := make(chan error, 1)
 	go func() {
 		if certs != nil {

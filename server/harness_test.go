@@ -297,7 +297,7 @@ func (r *result) deleted() []string {
 	return out
 }
 
-// do sends a request to base+path (base is an instance's http://localhost:PORT).
+// doAt sends a request to base+path (base is an instance's http://localhost:PORT).
 func (b *browser) doAt(base, method, path string, h http.Header) *result {
 	b.e.t.Helper()
 	req, err := http.NewRequest(method, base+path, nil)

@@ -396,6 +396,7 @@ func (s *Server) fallback(c *gin.Context) {
 	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	c.Status(http.StatusOK) // NoRoute preset 404; a handler that only writes means 200
 	s.cfg.Static.ServeHTTP(c.Writer, r)
 }
 

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/bff-project/bff/proxy"
+)
+
+// Test master secrets (base64 of 33 bytes each); never used anywhere else.
+const (
+	secretOne   = "dGVzdC1tYXN0ZXItc2VjcmV0LW9uZS0wMTIzNDU2Nzg5"
+	secretTwo   = "dGVzdC1tYXN0ZXItc2VjcmV0LXR3by0wMTIzNDU2Nzg5"
+	secretThree = "dGVzdC1tYXN0ZXItc2VjcmV0LTMtMDEyMzQ1Njc4OWFi"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func noEnv(string) string { return "" }
+
+func decode(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestLoadValidFile(t *testing.T) {
+	fc, sc, err := load("serve", []string{"-config", "testdata/valid.yaml"}, noEnv)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if fc.Listen != "127.0.0.1:18080" || fc.Log.Format != "text" || fc.Log.Level != "debug" {
+		t.Errorf("listen %q log %+v", fc.Listen, fc.Log)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"PublicURL", sc.PublicURL, "https://app.example.com"},
+		{"Prefix", sc.Prefix, "/bff"},
+		{"TrustedProxies", sc.TrustedProxies, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}},
+		{"OIDC.Issuer", sc.OIDC.Issuer, "https://idp.example.com"},
+		{"OIDC.ClientID", sc.OIDC.ClientID, "bff-client"},
+		{"OIDC.ClientSecret", sc.OIDC.ClientSecret, "file-client-secret-XYZ"},
+		{"OIDC.AuthMethod", sc.OIDC.AuthMethod, "client_secret_post"},
+		{"OIDC.Scopes", sc.OIDC.Scopes, []string{"openid", "profile", "offline_access"}},
+		{"OIDC.AuthParams", sc.OIDC.AuthParams, map[string]string{"audience": "https://api.example.com"}},
+		{"OIDC.PostLogoutRedirectURL", sc.OIDC.PostLogoutRedirectURL, "https://app.example.com/"},
+		{"OIDC.RedirectURL (derived by server)", sc.OIDC.RedirectURL, ""},
+		{"CookieName", sc.CookieName, "__Host-Http-app"},
+		{"Lifetime", sc.Lifetime, 4 * time.Hour},
+		{"SameSite", sc.SameSite, http.SameSiteStrictMode},
+		{"RefreshMargin", sc.RefreshMargin, 90 * time.Second},
+		{"SuccessorGrace", sc.SuccessorGrace, 20 * time.Second},
+		{"Secrets", sc.Secrets, [][]byte{decode(t, secretOne)}},
+		{"Rotation", sc.Rotation, 12 * time.Hour},
+		{"SnapshotFile", sc.SnapshotFile, "/var/lib/bff/revoked"},
+		{"len(Routes)", len(sc.Routes), 2},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+	if len(sc.Routes) == 2 {
+		r0, r1 := sc.Routes[0], sc.Routes[1]
+		if r0.Path != "/api/" || r0.Upstream.String() != "http://127.0.0.1:9000" || r0.Token != proxy.TokenUser || r0.StripPrefix {
+			t.Errorf("route 0 = %+v", r0)
+		}
+		if r1.Path != "/public/" || r1.Upstream.String() != "https://public.example.com/base" || r1.Token != proxy.TokenNone || !r1.StripPrefix {
+			t.Errorf("route 1 = %+v", r1)
+		}
+	}
+}
+
+func TestLoadEnvOverlay(t *testing.T) {
+	e := env(map[string]string{
+		"BFF_OIDC_CLIENT_SECRET": "env-client-secret",
+		"BFF_KEYS_SECRETS":       secretTwo + ", " + secretThree,
+		"BFF_SESSION_LIFETIME":   "2h",
+		"BFF_PUBLIC_URL":         "https://other.example.com",
+		"BFF_TRUSTED_PROXIES":    "127.0.0.1",
+		"BFF_SESSION_SAME_SITE":  "lax",
+		"BFF_LISTEN":             "127.0.0.1:9999",
+	})
+	fc, sc, err := load("serve", []string{"-config", "testdata/valid.yaml"}, e)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"OIDC.ClientSecret", sc.OIDC.ClientSecret, "env-client-secret"},
+		{"Secrets", sc.Secrets, [][]byte{decode(t, secretTwo), decode(t, secretThree)}},
+		{"Lifetime", sc.Lifetime, 2 * time.Hour},
+		{"PublicURL", sc.PublicURL, "https://other.example.com"},
+		{"TrustedProxies", sc.TrustedProxies, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},
+		{"SameSite", sc.SameSite, http.SameSiteLaxMode},
+		{"Listen", fc.Listen, "127.0.0.1:9999"},
+		// Untouched by the environment.
+		{"OIDC.ClientID", sc.OIDC.ClientID, "bff-client"},
+		{"Rotation", sc.Rotation, 12 * time.Hour},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestLoadEnvOnly(t *testing.T) {
+	e := env(map[string]string{
+		"BFF_CONFIG":             "testdata/minimal.yaml",
+		"BFF_OIDC_CLIENT_SECRET": "env-client-secret",
+		"BFF_KEYS_SECRETS":       secretOne,
+	})
+	fc, sc, err := load("serve", nil, e)
+	if err != nil {
+		t.Fatalf("load with BFF_CONFIG: %v", err)
+	}
+	if sc.PublicURL != "http://localhost:8080" || fc.Listen != "127.0.0.1:8080" || sc.OIDC.ClientSecret != "env-client-secret" {
+		t.Errorf("public %q listen %q", sc.PublicURL, fc.Listen)
+	}
+	// No file at all: everything from the environment.
+	_, sc, err = load("serve", nil, env(map[string]string{
+		"BFF_PUBLIC_URL": "https://app.example.com", "BFF_OIDC_ISSUER": "https://idp.example.com",
+		"BFF_OIDC_CLIENT_ID": "c", "BFF_OIDC_CLIENT_SECRET": "s", "BFF_KEYS_SECRETS": secretOne,
+		"BFF_OIDC_SCOPES": "openid,email",
+	}))
+	if err != nil {
+		t.Fatalf("environment only: %v", err)
+	}
+	if !reflect.DeepEqual(sc.OIDC.Scopes, []string{"openid", "email"}) {
+		t.Errorf("scopes %v", sc.OIDC.Scopes)
+	}
+}
+
+func TestLoadSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, func(m map[string]any) {
+		o := m["oidc"].(map[string]any)
+		delete(o, "client_secret")
+		o["client_secret_file"] = "testdata/client_secret.txt"
+		k := m["keys"].(map[string]any)
+		delete(k, "secrets")
+		k["secrets_file"] = "testdata/secrets.txt"
+	})
+	_, sc, err := load("serve", []string{"-config", path}, noEnv)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if sc.OIDC.ClientSecret != "client-secret-from-file" {
+		t.Errorf("client secret %q, want the file's, trimmed", sc.OIDC.ClientSecret)
+	}
+	if !reflect.DeepEqual(sc.Secrets, [][]byte{decode(t, secretTwo), decode(t, secretThree)}) {
+		t.Errorf("secrets from file: %d", len(sc.Secrets))
+	}
+}
+
+func TestLoadUnknownField(t *testing.T) {
+	_, _, err := load("serve", []string{"-config", "testdata/unknown-field.yaml"}, noEnv)
+	if err == nil || !strings.Contains(err.Error(), "clientsecret") {
+		t.Fatalf("error %v, want one naming the unknown field clientsecret", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, _, err := load("serve", []string{"-config", "testdata/nope.yaml"}, noEnv)
+	if err == nil || !strings.HasPrefix(err.Error(), "config:") {
+		t.Fatalf("error %v, want a config error", err)
+	}
+}
+
+// baseConfig is a valid config as a YAML tree, for tests to break.
+func baseConfig() map[string]any {
+	return map[string]any{
+		"public_url": "https://app.example.com",
+		"oidc": map[string]any{
+			"issuer":        "https://idp.example.com",
+			"client_id":     "bff-client",
+			"client_secret": "base-client-secret",
+		},
+		"session": map[string]any{"lifetime": "8h"},
+		"keys":    map[string]any{"secrets": []string{secretOne}},
+		"routes": []map[string]any{
+			{"path": "/api/", "upstream": "http://127.0.0.1:9000", "token": "user"},
+		},
+	}
+}
+
+func writeConfig(t *testing.T, dir string, mutate func(map[string]any)) string {
+	t.Helper()
+	m := baseConfig()
+	if mutate != nil {
+		mutate(m)
+	}
+	b, err := yaml.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "bff.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func oidcOf(m map[string]any) map[string]any    { return m["oidc"].(map[string]any) }
+func sessionOf(m map[string]any) map[string]any { return m["session"].(map[string]any) }
+
+func TestConfigInvalid(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(map[string]any)
+		env    map[string]string
+		field  string // the error must name it
+		secret string // and must not contain it
+	}{
+		{name: "public_url missing", mutate: func(m map[string]any) { delete(m, "public_url") }, field: "public_url"},
+		{name: "public_url relative", mutate: func(m map[string]any) { m["public_url"] = "/app" }, field: "public_url"},
+		{name: "public_url http non-loopback", mutate: func(m map[string]any) { m["public_url"] = "http://app.example.com" }, field: "public_url"},
+		{name: "public_url ftp", mutate: func(m map[string]any) { m["public_url"] = "ftp://app.example.com" }, field: "public_url"},
+		{name: "public_url with a path", mutate: func(m map[string]any) { m["public_url"] = "https://app.example.com/app" }, field: "public_url"},
+		{name: "oidc.issuer missing", mutate: func(m map[string]any) { delete(oidcOf(m), "issuer") }, field: "oidc.issuer"},
+		{name: "oidc.client_id missing", mutate: func(m map[string]any) { delete(oidcOf(m), "client_id") }, field: "oidc.client_id"},
+		{name: "no client secret", mutate: func(m map[string]any) { delete(oidcOf(m), "client_secret") }, field: "oidc.client_secret"},
+		{name: "client_secret and client_secret_file", mutate: func(m map[string]any) { oidcOf(m)["client_secret_file"] = "testdata/client_secret.txt" },
+			field: "oidc.client_secret_file", secret: "base-client-secret"},
+		{name: "client_secret_file missing", mutate: func(m map[string]any) {
+			delete(oidcOf(m), "client_secret")
+			oidcOf(m)["client_secret_file"] = "testdata/nope.txt"
+		}, field: "oidc.client_secret_file"},
+		{name: "oidc scopes without openid", mutate: func(m map[string]any) { oidcOf(m)["scopes"] = []string{"email"} }, field: "oidc", secret: "base-client-secret"},
+		{name: "oidc auth_method bogus", mutate: func(m map[string]any) { oidcOf(m)["auth_method"] = "bogus" }, field: "oidc"},
+		{name: "keys.secrets too short", mutate: func(m map[string]any) { m["keys"] = map[string]any{"secrets": []string{"c2hvcnQtc2VjcmV0LXZhbHVl"}} },
+			field: "keys.secrets[0]", secret: "c2hvcnQtc2VjcmV0LXZhbHVl"},
+		{name: "keys.secrets not base64", mutate: func(m map[string]any) { m["keys"] = map[string]any{"secrets": []string{secretOne, "not base64 !!"}} },
+			field: "keys.secrets[1]", secret: "not base64"},
+		{name: "keys.secrets too short from env", mutate: func(m map[string]any) { delete(m, "keys") },
+			env: map[string]string{"BFF_KEYS_SECRETS": "c2hvcnQtc2VjcmV0LXZhbHVl"}, field: "keys.secrets[0]", secret: "c2hvcnQtc2VjcmV0LXZhbHVl"},
+		{name: "no secrets", mutate: func(m map[string]any) { delete(m, "keys") }, field: "keys.secrets"},
+		{name: "secrets_file missing", mutate: func(m map[string]any) { m["keys"] = map[string]any{"secrets_file": "testdata/nope.txt"} }, field: "keys.secrets_file"},
+		{name: "session.cookie_name without __Host-", mutate: func(m map[string]any) { sessionOf(m)["cookie_name"] = "bff" }, field: "session.cookie_name"},
+		{name: "session.same_site bogus", mutate: func(m map[string]any) { sessionOf(m)["same_site"] = "bogus" }, field: "session.same_site"},
+		{name: "session.same_site none", mutate: func(m map[string]any) { sessionOf(m)["same_site"] = "none" }, field: "session.same_site"},
+		{name: "bad duration in file", mutate: func(m map[string]any) { sessionOf(m)["lifetime"] = "8 hours" }, field: "session.lifetime"},
+		{name: "negative duration in file", mutate: func(m map[string]any) { sessionOf(m)["refresh_margin"] = "-5s" }, field: "session.refresh_margin"},
+		{name: "bad duration in env", env: map[string]string{"BFF_SESSION_LIFETIME": "forever"}, field: "BFF_SESSION_LIFETIME"},
+		{name: "routes from env", env: map[string]string{"BFF_ROUTES": "x"}, field: "routes"},
+		{name: "map field from env", env: map[string]string{"BFF_OIDC_AUTH_PARAMS": "x"}, field: "oidc.auth_params"},
+		{name: "trusted_proxies bad", mutate: func(m map[string]any) { m["trusted_proxies"] = []string{"10.0.0.0/8", "not-an-ip"} }, field: "trusted_proxies"},
+		{name: "route token bogus", mutate: func(m map[string]any) { m["routes"].([]map[string]any)[0]["token"] = "admin" }, field: "routes[0].token"},
+		{name: "route upstream relative", mutate: func(m map[string]any) { m["routes"].([]map[string]any)[0]["upstream"] = "/relative" }, field: "routes[0].upstream"},
+		{name: "log.format bogus", mutate: func(m map[string]any) { m["log"] = map[string]any{"format": "xml"} }, field: "log.format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, t.TempDir(), tt.mutate)
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"check", "-config", path}, env(tt.env), &out)
+			if err == nil {
+				t.Fatalf("check accepted the config; printed:\n%s", out.String())
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.field) {
+				t.Errorf("error %q does not name %s", msg, tt.field)
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error %q is not one line", msg)
+			}
+			for _, s := range []string{tt.secret, secretOne} {
+				if s != "" && strings.Contains(msg, s) {
+					t.Errorf("error %q shows a secret", msg)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckPrintsNoSecrets(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"check", "-config", "testdata/valid.yaml"}, env(map[string]string{
+		"BFF_KEYS_SECRETS": secretTwo,
+	}), &out)
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	s := out.String()
+	for _, want := range []string{"config ok", "127.0.0.1:18080", "https://idp.example.com", "/api/", "http://127.0.0.1:9000", "/public/", "https://public.example.com/base", "__Host-Http-app"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("check output lacks %q:\n%s", want, s)
+		}
+	}
+	for _, secret := range []string{"file-client-secret-XYZ", secretOne, secretTwo, string(decode(t, secretTwo))} {
+		if strings.Contains(s, secret) {
+			t.Errorf("check output shows a secret:\n%s", s)
+		}
+	}
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bff-project/bff/keys"
+)
+
+// syncBuffer is an io.Writer that several goroutines may log to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestKeygen(t *testing.T) {
+	seen := map[string]bool{}
+	for range 3 {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"keygen"}, noEnv, &out); err != nil {
+			t.Fatalf("keygen: %v", err)
+		}
+		s := strings.TrimSpace(out.String())
+		if strings.Count(out.String(), "\n") != 1 {
+			t.Errorf("keygen printed %q, want one line", out.String())
+		}
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(b) != 32 {
+			t.Fatalf("keygen printed %q: %d bytes, %v; want base64 of 32 bytes", s, len(b), err)
+		}
+		if _, err := keys.ParseSecret(s); err != nil {
+			t.Errorf("keygen output is not a usable secret: %v", err)
+		}
+		if seen[s] {
+			t.Error("keygen repeated a secret")
+		}
+		seen[s] = true
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"help", "-h", "--help"} {
+		t.Run(arg, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := run(context.Background(), []string{arg}, noEnv, &out); err != nil {
+				t.Fatalf("%s: %v", arg, err)
+			}
+			for _, want := range []string{"usage: bff", "serve", "demo", "keygen", "check", "BFF_OIDC_CLIENT_SECRET"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("usage lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestRunRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"unknown flag", []string{"check", "-nope"}, "check:"},
+		{"extra argument", []string{"check", "-config", "testdata/valid.yaml", "extra"}, `unexpected argument "extra"`},
+		{"serve without config", []string{"serve"}, "public_url"},
+		{"default command is serve", []string{"-config", "testdata/unknown-field.yaml"}, "clientsecret"},
+		{"demo bad flag", []string{"demo", "-bogus"}, "demo:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), tt.args, noEnv, &out)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("run(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestServeBadLog(t *testing.T) {
+	for field, l := range map[string]map[string]any{
+		"log.format": {"format": "xml"},
+		"log.level":  {"level": "loud"},
+	} {
+		t.Run(field, func(t *testing.T) {
+			path := writeConfig(t, t.TempDir(), func(m map[string]any) { m["log"] = l })
+			err := run(context.Background(), []string{"serve", "-config", path}, noEnv, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), field) {
+				t.Fatalf("serve = %v, want an error naming %s", err, field)
+			}
+		})
+	}
+}
+
+// TestServeStartsAndStops serves on a free loopback port, answers /healthz,
+// and shuts down cleanly when the context ends. The provider is unreachable,
+// so /readyz says 503 the whole time.
+func TestServeStartsAndStops(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	// The issuer is a closed loopback port: discovery keeps failing.
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	issuer := "http://" + dead.Addr().String()
+	dead.Close()
+
+	e := env(map[string]string{
+		"BFF_LISTEN":             addr,
+		"BFF_PUBLIC_URL":         "http://localhost:8080",
+		"BFF_OIDC_ISSUER":        issuer,
+		"BFF_OIDC_CLIENT_ID":     "c",
+		"BFF_OIDC_CLIENT_SECRET": "serve-test-client-secret",
+		"BFF_KEYS_SECRETS":       secretOne,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, e, out) }()
+
+	client := &http.Client{Timeout: 2 * time.Second}
+	var resp *http.Response
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err = client.Get("http://" + addr + "/healthz")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve never answered: %v; output:\n%s; run: %v", err, out, <-done)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz: %d", resp.StatusCode)
+	}
+	if r, err := client.Get("http://" + addr + "/readyz"); err == nil {
+		r.Body.Close()
+		if r.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("/readyz with an unreachable provider: %d, want 503", r.StatusCode)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v after the context ended", err)
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	logs := out.String()
+	if !strings.Contains(logs, "listening") || !strings.Contains(logs, "shutting down") {
+		t.Errorf("serve logs lack start or stop:\n%s", logs)
+	}
+	for _, s := range []string{"serve-test-client-secret", secretOne} {
+		if strings.Contains(logs, s) {
+			t.Errorf("serve logged a secret:\n%s", logs)
+		}
+	}
+}
