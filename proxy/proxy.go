@@ -307,6 +307,12 @@ func (p *Proxy) fresh(w http.ResponseWriter, r *http.Request, s *session.Session
 		return s, nil
 	}
 	t, outcome, err := p.refresh.refresh(r.Context(), s.ID, s.RefreshToken, s.Subject, true)
+	if err == nil && outcome == OutcomeSuccessor && t.RefreshToken != "" && t.RefreshToken != s.RefreshToken &&
+		t.Expiry.Sub(p.now()) <= p.cfg.RefreshMargin {
+		// The successor itself is about to expire (an old cookie late in
+		// the grace window): move on from the successor's refresh token.
+		t, outcome, err = p.refresh.refresh(r.Context(), s.ID, t.RefreshToken, s.Subject, true)
+	}
 	if p.cfg.OnRefresh != nil {
 		p.cfg.OnRefresh(outcome, err)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -43,6 +45,7 @@ var errForgedInternal = errors.New("server: internal request refused")
 
 // refreshRequest is what a forwarding instance sends, sealed.
 type refreshRequest struct {
+	Audience     string `json:"aud"` // the member it is for: a copy sent elsewhere is refused
 	SessionID    string `json:"sid"`
 	RefreshToken string `json:"rt"`
 	Subject      string `json:"sub"`
@@ -84,45 +87,63 @@ func newOwner(s *Server, clusterSecret []byte) (*owner, error) {
 	return &owner{s: s, sealer: sealer, client: &http.Client{Timeout: ownerTimeout}}, nil
 }
 
-// rendezvous picks the member with the highest hash of (name, session id):
-// every instance with the same member list picks the same owner, and a
-// member leaving moves only its own sessions.
-func rendezvous(members []cluster.Member, sessionID string) cluster.Member {
-	var best cluster.Member
-	var bestScore uint64
+// rendezvous orders the members by a hash of (name, session id), highest
+// first: every instance with the same member list gets the same order, the
+// first is the session's owner, and a member leaving moves only its own
+// sessions, each to the next in its order.
+func rendezvous(members []cluster.Member, sessionID string) []cluster.Member {
+	type ranked struct {
+		m     cluster.Member
+		score uint64
+	}
+	rs := make([]ranked, len(members))
 	for i, m := range members {
 		h := sha256.Sum256([]byte(m.Name + "\x00" + sessionID))
-		if score := binary.BigEndian.Uint64(h[:8]); i == 0 || score > bestScore {
-			best, bestScore = m, score
-		}
+		rs[i] = ranked{m, binary.BigEndian.Uint64(h[:8])}
 	}
-	return best
+	slices.SortFunc(rs, func(a, b ranked) int { return cmp.Compare(b.score, a.score) })
+	out := make([]cluster.Member, len(rs))
+	for i, r := range rs {
+		out[i] = r.m
+	}
+	return out
 }
 
-// RefreshAt asks the session's owner to refresh. ok is false when this
-// instance owns the session or the owner did not answer.
+// RefreshAt asks the session's owner to refresh. When the owner does not
+// answer (it died, and the cluster has not noticed yet), the next member in
+// the session's rendezvous order takes over, so that still exactly one
+// instance redeems the refresh token. ok is false when this instance is the
+// first reachable one in that order: it refreshes itself.
 func (o *owner) RefreshAt(ctx context.Context, sessionID, refreshToken, sub string) (*oauth.Tokens, bool, error) {
 	members := o.s.cluster.Members()
 	if len(members) < 2 || sessionID == "" {
 		return nil, false, nil
 	}
-	m := rendezvous(members, sessionID)
-	if m.Name == o.s.cluster.LocalName() || len(m.Meta) == 0 {
-		return nil, false, nil
-	}
-	t, err := o.ask(ctx, string(m.Meta), refreshRequest{SessionID: sessionID, RefreshToken: refreshToken, Subject: sub})
-	if err != nil {
+	self := o.s.cluster.LocalName()
+	for _, m := range rendezvous(members, sessionID) {
+		if m.Name == self {
+			return nil, false, nil
+		}
+		if len(m.Meta) == 0 {
+			continue
+		}
+		t, err := o.ask(ctx, m, refreshRequest{SessionID: sessionID, RefreshToken: refreshToken, Subject: sub})
+		if err == nil {
+			o.s.metrics.ownerForwarded.Inc()
+			return t, true, nil
+		}
 		var answer *ownerAnswer
 		if errors.As(err, &answer) {
 			o.s.metrics.ownerForwarded.Inc()
 			return nil, true, answer.err
 		}
 		o.s.metrics.ownerUnreachable.Inc()
-		o.s.log.Warn("refresh owner unreachable; refreshing locally", "owner", m.Name, "err", err)
-		return nil, false, nil
+		o.s.log.Warn("refresh owner unreachable; trying the next in order", "owner", m.Name, "err", err)
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	o.s.metrics.ownerForwarded.Inc()
-	return t, true, nil
+	return nil, false, nil
 }
 
 // ownerAnswer is an error the owner answered with (as opposed to not
@@ -131,7 +152,9 @@ type ownerAnswer struct{ err error }
 
 func (a *ownerAnswer) Error() string { return a.err.Error() }
 
-func (o *owner) ask(ctx context.Context, base string, req refreshRequest) (*oauth.Tokens, error) {
+func (o *owner) ask(ctx context.Context, m cluster.Member, req refreshRequest) (*oauth.Tokens, error) {
+	base := string(m.Meta)
+	req.Audience = m.Name
 	jti := make([]byte, 16)
 	rand.Read(jti)
 	req.JTI = base64.RawURLEncoding.EncodeToString(jti)
@@ -205,10 +228,10 @@ func (s *Server) internalRefresh(c *gin.Context) {
 	}
 	var req refreshRequest
 	now := s.now()
-	if json.Unmarshal(plain, &req) != nil || req.JTI == "" || req.RefreshToken == "" ||
+	if json.Unmarshal(plain, &req) != nil || req.JTI == "" || req.RefreshToken == "" || req.Audience != s.cluster.LocalName() ||
 		time.Unix(req.IssuedAt, 0).Before(now.Add(-internalMaxAge)) || time.Unix(req.IssuedAt, 0).After(now.Add(internalMaxAge)) {
 		s.metrics.internalRefused.Inc()
-		s.abort(c, fmt.Errorf("%w: stale or incomplete", errForgedInternal))
+		s.abort(c, fmt.Errorf("%w: stale, incomplete or for another member", errForgedInternal))
 		return
 	}
 	if !s.owner.jtis.add(req.JTI, now) {
