@@ -161,22 +161,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.metrics = newMetrics(s.revoked.Len)
 	if cfg.Cluster != nil {
-		cc := *cfg.Cluster
-		cc.Logger = s.log
-		cc.OnReceive = func(n int) { s.metrics.gossipReceived.Add(float64(n)) }
-		cc.OnDrop = func() { s.metrics.gossipDropped.Inc() }
-		if cc.Meta == nil {
-			cc.Meta = []byte(cfg.InternalURL)
-		}
-		if s.cluster, err = cluster.New(cc, s.revoked); err != nil {
+		if s.owner, err = newOwner(s, cfg.Cluster.Secret); err != nil {
 			return nil, err
 		}
-		if s.owner, err = newOwner(s, cc.Secret); err != nil {
-			return nil, err
-		}
-		s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "bff_cluster_members", Help: "Live cluster members, this one included.",
-		}, func() float64 { return float64(len(s.cluster.Members())) }))
 	}
 	store, err := session.NewStore(session.Config{
 		Sealer: s.sealer, Chunker: chunker, Revoker: s.revoked, Now: s.now, CacheEntries: cfg.SessionCache,
@@ -235,6 +222,22 @@ func New(cfg Config) (*Server, error) {
 		s.cfg.Static = staticDir(s.cfg.StaticDir)
 	}
 	s.engine = s.routes()
+	// Last, once everything else is valid: the cluster binds its ports.
+	if cfg.Cluster != nil {
+		cc := *cfg.Cluster
+		cc.Logger = s.log
+		cc.OnReceive = func(n int) { s.metrics.gossipReceived.Add(float64(n)) }
+		cc.OnDrop = func() { s.metrics.gossipDropped.Inc() }
+		if cc.Meta == nil {
+			cc.Meta = []byte(cfg.InternalURL)
+		}
+		if s.cluster, err = cluster.New(cc, s.revoked); err != nil {
+			return nil, err
+		}
+		s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bff_cluster_members", Help: "Live cluster members, this one included.",
+		}, func() float64 { return float64(len(s.cluster.Members())) }))
+	}
 	return s, nil
 }
 
