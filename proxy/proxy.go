@@ -24,6 +24,8 @@ var (
 	ErrNoRoute = errors.New("proxy: no route")
 	// ErrBadPath means the path has dot segments (400).
 	ErrBadPath = errors.New("proxy: path with dot segments")
+	// ErrMethod means a method no route forwards: TRACE, CONNECT (405).
+	ErrMethod = errors.New("proxy: method not forwarded")
 	// ErrUpstream means the upstream could not be reached or failed (502).
 	ErrUpstream = errors.New("proxy: upstream unavailable")
 )
@@ -212,6 +214,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if hasDotSegment(r.URL.Path) {
 		p.cfg.ErrorHandler(w, r, ErrBadPath)
+		return
+	}
+	if r.Method == http.MethodTrace || r.Method == http.MethodConnect {
+		// Never reflect a request carrying the user's bearer.
+		p.cfg.ErrorHandler(w, r, ErrMethod)
 		return
 	}
 	bearer := ""

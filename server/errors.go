@@ -46,7 +46,7 @@ func classify(err error) publicError {
 	case errors.Is(err, errBadReturnTo):
 		return publicError{http.StatusBadRequest, "invalid_request", "returnTo must be a same-origin relative path"}
 	case errors.As(err, &authErr):
-		return publicError{http.StatusBadRequest, authErr.Code, "the identity provider did not sign you in"}
+		return publicError{http.StatusBadRequest, authorizationCode(authErr.Code), "the identity provider did not sign you in"}
 	case errors.Is(err, oauth.ErrStateMismatch), errors.Is(err, errLoginExpired):
 		return publicError{http.StatusBadRequest, "invalid_state", "sign-in expired or was started elsewhere; start again"}
 	case errors.Is(err, oauth.ErrInvalidLogoutToken):
@@ -59,7 +59,7 @@ func classify(err error) publicError {
 		return publicError{http.StatusBadRequest, "login_failed", "sign-in could not be completed; start again"}
 	case errors.Is(err, proxy.ErrNoRoute), errors.Is(err, errNotFound):
 		return publicError{http.StatusNotFound, "not_found", "no such endpoint"}
-	case errors.Is(err, errMethod):
+	case errors.Is(err, errMethod), errors.Is(err, proxy.ErrMethod):
 		return publicError{http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed"}
 	case errors.Is(err, proxy.ErrBadPath):
 		return publicError{http.StatusBadRequest, "invalid_request", "path with dot segments"}
@@ -72,6 +72,26 @@ func classify(err error) publicError {
 	default:
 		return publicError{http.StatusInternalServerError, "server_error", "internal error"}
 	}
+}
+
+// authorizationCodes are the error codes of an authorization response that
+// the BFF passes on (RFC 6749 section 4.1.2.1, OpenID Connect Core 3.1.2.6).
+// The code comes from the query string: anything else is reported as
+// "authorization_error", so it can neither be echoed nor grow the metrics.
+var authorizationCodes = map[string]bool{
+	"invalid_request": true, "unauthorized_client": true, "access_denied": true,
+	"unsupported_response_type": true, "invalid_scope": true, "server_error": true,
+	"temporarily_unavailable": true, "interaction_required": true, "login_required": true,
+	"account_selection_required": true, "consent_required": true, "invalid_request_uri": true,
+	"invalid_request_object": true, "request_not_supported": true, "request_uri_not_supported": true,
+	"registration_not_supported": true,
+}
+
+func authorizationCode(code string) string {
+	if authorizationCodes[code] {
+		return code
+	}
+	return "authorization_error"
 }
 
 // errDuringLogin marks errors of the callback, where a rejected code is a

@@ -147,6 +147,13 @@ func (s *Server) callback(c *gin.Context) {
 		s.abort(c, errLoginExpired)
 		return
 	}
+	// A flow is single use on the server too: a replayed callback (with a
+	// copy of the login cookie) must not reach the provider, which would
+	// see the code reused and revoke the genuine sign-in's grant.
+	if !s.usedStates.add(st.State, s.now()) {
+		s.abort(c, fmt.Errorf("%w: state already used", errLoginExpired))
+		return
+	}
 	tokens, err := s.idp.Callback(r.Context(), oauth.Flow{State: st.State, Nonce: st.Nonce, Verifier: st.Verifier}, q)
 	if err != nil {
 		if !errors.Is(err, oauth.ErrProvider) && !errors.Is(err, oauth.ErrNotReady) {

@@ -87,22 +87,23 @@ type Config struct {
 
 // Server is the BFF.
 type Server struct {
-	cfg      Config
-	public   *url.URL
-	origin   string
-	log      *slog.Logger
-	now      func() time.Time
-	ring     *keys.Ring
-	sealer   *crypto.Sealer
-	sessions countingSessions
-	metrics  *metrics
-	revoked  *revocation.List
-	cluster  *cluster.Cluster // nil for a single instance
-	owner    *owner           // nil for a single instance
-	idp      *oauth.Client
-	proxy    *proxy.Proxy
-	engine   *gin.Engine
-	jtis     seenJTIs
+	cfg        Config
+	public     *url.URL
+	origin     string
+	log        *slog.Logger
+	now        func() time.Time
+	ring       *keys.Ring
+	sealer     *crypto.Sealer
+	sessions   countingSessions
+	metrics    *metrics
+	revoked    *revocation.List
+	cluster    *cluster.Cluster // nil for a single instance
+	owner      *owner           // nil for a single instance
+	idp        *oauth.Client
+	proxy      *proxy.Proxy
+	engine     *gin.Engine
+	jtis       seenJTIs // logout-token ids seen (replays refused)
+	usedStates seenJTIs // login states completed (callback replays refused)
 }
 
 // New validates cfg and wires the BFF. It does not contact the provider:
