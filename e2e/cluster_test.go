@@ -288,7 +288,7 @@ func TestCluster(t *testing.T) {
 				t.Errorf("bff %s: /readyz %d after the garbage", n.name, st)
 			}
 			if got := memberlistErrors(n.logs.String()); got <= errLines[i] {
-				t.Errorf("bff %s: no memberlist error logged for the garbage packets", n.name)
+				t.Errorf("bff %s: no memberlist warning logged for the garbage packets", n.name)
 			}
 		}
 		br := login(t, "alice") // alice is not revoked: the intruder's entry stayed with it
@@ -468,11 +468,12 @@ func sendTCP(t *testing.T, addr string, pkt []byte) {
 	io.Copy(io.Discard, conn) // until the member hangs up
 }
 
-// memberlistErrors counts memberlist's error lines in a JSON log.
+// memberlistErrors counts memberlist's complaints (logged as rate-limited
+// warnings) in a JSON log.
 func memberlistErrors(logs string) int {
 	n := 0
 	for _, line := range strings.Split(logs, "\n") {
-		if strings.Contains(line, `"component":"memberlist"`) && strings.Contains(line, `"level":"ERROR"`) {
+		if strings.Contains(line, `"component":"memberlist"`) && strings.Contains(line, `"level":"WARN"`) {
 			n++
 		}
 	}
