@@ -125,6 +125,7 @@ func (c *Chunker) Write(h http.Header, r *http.Request, value string) error {
 			return errors.New("crypto: cookie value has characters not allowed in a cookie")
 		}
 	}
+	c.dropPending(h)
 	n := 0
 	for rest := value; rest != ""; n++ {
 		size := min(len(rest), c.room(n))
@@ -137,6 +138,25 @@ func (c *Chunker) Write(h http.Header, r *http.Request, value string) error {
 		}
 	}
 	return nil
+}
+
+// dropPending removes Set-Cookie headers for this chunker's cookies that an
+// earlier Write or Clear added to h: a response carries one final value (a
+// browser would keep the last one, but a client that joins every Set-Cookie
+// would see duplicate chunks).
+func (c *Chunker) dropPending(h http.Header) {
+	sc := h["Set-Cookie"]
+	kept := sc[:0]
+	for _, v := range sc {
+		if !strings.HasPrefix(v, c.prefix) {
+			kept = append(kept, v)
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Set-Cookie")
+		return
+	}
+	h["Set-Cookie"] = kept
 }
 
 // Read joins the chunks r carries. It returns ErrNoCookie when there is none,
@@ -182,6 +202,7 @@ func (c *Chunker) Read(r *http.Request) (string, error) {
 
 // Clear deletes NAME.0 and every cookie named NAME.<anything> that r carries.
 func (c *Chunker) Clear(h http.Header, r *http.Request) {
+	c.dropPending(h)
 	first := c.chunkName(0)
 	h.Add("Set-Cookie", first+"="+c.delAttrs)
 	for _, name := range c.present(r) {

@@ -361,3 +361,27 @@ func BenchmarkChunkRead(b *testing.B) {
 		}
 	}
 }
+
+// A second Write (or a Clear) in the same response replaces the first: the
+// response carries one final value, never two NAME.0 cookies.
+func TestWriteReplacesPending(t *testing.T) {
+	c := newTestChunker(t, ChunkConfig{Name: "__Host-Http-bff"})
+	h := http.Header{}
+	h.Add("Set-Cookie", "app=1; Path=/")
+	r := cookieRequest()
+	if err := c.Write(h, r, strings.Repeat("a", 5000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(h, r, "second"); err != nil {
+		t.Fatal(err)
+	}
+	got := (&http.Response{Header: h}).Cookies()
+	if len(got) != 2 || got[0].Name != "app" || got[1].Name != "__Host-Http-bff.0" || got[1].Value != "second" {
+		t.Fatalf("after two writes: %v", h["Set-Cookie"])
+	}
+	c.Clear(h, r)
+	got = (&http.Response{Header: h}).Cookies()
+	if len(got) != 2 || got[1].MaxAge >= 0 {
+		t.Fatalf("after write then clear: %v", h["Set-Cookie"])
+	}
+}
