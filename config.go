@@ -35,7 +35,10 @@ type fileConfig struct {
 	AuthPrefix    string `yaml:"auth_prefix"`
 	StaticDir     string `yaml:"static_dir"`
 	MetricsListen string `yaml:"metrics_listen"`
-	TLS           struct {
+	// UpstreamIdleConns is how many idle keep-alive connections the proxy
+	// keeps per upstream host; zero means 128.
+	UpstreamIdleConns int `yaml:"upstream_idle_conns_per_host"`
+	TLS               struct {
 		CertFile string `yaml:"cert_file"`
 		KeyFile  string `yaml:"key_file"`
 	} `yaml:"tls"`
@@ -218,6 +221,10 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	sc.PublicURL = fc.PublicURL
 	sc.Prefix = fc.AuthPrefix
 	sc.StaticDir = fc.StaticDir
+	if fc.UpstreamIdleConns < 0 {
+		return sc, &configError{"upstream_idle_conns_per_host", "must not be negative"}
+	}
+	sc.UpstreamIdleConns = fc.UpstreamIdleConns
 	sc.SeparateMetrics = fc.MetricsListen != ""
 	for _, p := range fc.TrustedProxies {
 		pfx, err := netip.ParsePrefix(p)

@@ -164,25 +164,36 @@ func (c *Chunker) dropPending(h http.Header) {
 // below MaxChunks, an empty chunk, a chunk over the size limit or a character
 // not allowed in a cookie value.
 func (c *Chunker) Read(r *http.Request) (string, error) {
+	// The Cookie header is scanned directly rather than through
+	// r.Cookies(), which would parse and copy every cookie of the app on
+	// every request; only this chunker's cookies are looked at.
 	var parts [maxChunksLimit]string
 	var seen [maxChunksLimit]bool
 	n, total := 0, 0
-	for _, ck := range r.Cookies() {
-		if !strings.HasPrefix(ck.Name, c.prefix) {
-			continue
-		}
-		i, ok := c.index(ck.Name)
-		if !ok || seen[i] || ck.Value == "" || len(ck.Value) > c.room(i) || ck.Quoted {
-			return "", ErrInvalid
-		}
-		for j := 0; j < len(ck.Value); j++ {
-			if !isCookieOctet(ck.Value[j]) {
+	for _, line := range r.Header["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.Trim(part, " \t")
+			// A part without "=" is a name with an empty value, as
+			// net/http reads it: one of ours is then refused, not skipped.
+			name, val, _ := strings.Cut(part, "=")
+			if !strings.HasPrefix(name, c.prefix) {
+				continue
+			}
+			i, ok := c.index(name)
+			if !ok || seen[i] || val == "" || len(val) > c.room(i) {
 				return "", ErrInvalid
 			}
+			for j := 0; j < len(val); j++ {
+				if !isCookieOctet(val[j]) { // also refuses a quoted value
+					return "", ErrInvalid
+				}
+			}
+			seen[i], parts[i] = true, val
+			n++
+			total += len(val)
 		}
-		seen[i], parts[i] = true, ck.Value
-		n++
-		total += len(ck.Value)
 	}
 	if n == 0 {
 		return "", ErrNoCookie
@@ -191,6 +202,9 @@ func (c *Chunker) Read(r *http.Request) (string, error) {
 		if !seen[i] {
 			return "", ErrInvalid
 		}
+	}
+	if n == 1 {
+		return parts[0], nil
 	}
 	var b strings.Builder
 	b.Grow(total)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -101,6 +102,22 @@ type route struct {
 
 type ctxKey struct{}
 
+// copyBuffers recycles the 32 KB buffers ReverseProxy copies bodies
+// through; without a pool every request allocates one, most of the proxy's
+// garbage.
+var copyBuffers bufferPool
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+
 // New validates cfg and builds the reverse proxies.
 func New(cfg Config) (*Proxy, error) {
 	if cfg.Sessions == nil || cfg.Refresher == nil || cfg.ErrorHandler == nil || cfg.PublicURL == nil {
@@ -161,6 +178,7 @@ func (p *Proxy) SetRoutes(routes []Route) error {
 		rt.rp = &httputil.ReverseProxy{
 			Rewrite:        p.rewriter(rt),
 			Transport:      p.transport,
+			BufferPool:     &copyBuffers,
 			ModifyResponse: p.modifyResponse,
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 				p.cfg.ErrorHandler(w, r, fmt.Errorf("%w: %w", ErrUpstream, err))

@@ -59,6 +59,9 @@ type Config struct {
 	CSRFHeader, CSRFValue string
 	// Routes to proxy.
 	Routes []proxy.Route
+	// UpstreamIdleConns is the proxy's idle keep-alive connections per
+	// upstream host; zero means 128.
+	UpstreamIdleConns int
 	// TrustedProxies whose X-Forwarded-For and X-Request-Id are believed.
 	TrustedProxies []netip.Prefix
 	// SnapshotFile persists the revocation list; empty keeps it in memory.
@@ -199,19 +202,20 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.proxy, err = proxy.New(proxy.Config{
-		Routes:         cfg.Routes,
-		Sessions:       s.sessions,
-		Refresher:      s.idp,
-		RefreshMargin:  cfg.RefreshMargin,
-		SuccessorGrace: cfg.SuccessorGrace,
-		PublicURL:      s.public,
-		TrustedProxies: cfg.TrustedProxies,
-		IsBFFCookie:    s.isBFFCookie,
-		ErrorHandler:   s.fail,
-		OnRefresh:      s.metrics.observeRefresh,
-		Owner:          ownerOrNil(s.owner),
-		Logger:         s.log,
-		Now:            s.now,
+		Routes:              cfg.Routes,
+		Sessions:            s.sessions,
+		Refresher:           s.idp,
+		RefreshMargin:       cfg.RefreshMargin,
+		SuccessorGrace:      cfg.SuccessorGrace,
+		PublicURL:           s.public,
+		TrustedProxies:      cfg.TrustedProxies,
+		IsBFFCookie:         s.isBFFCookie,
+		ErrorHandler:        s.fail,
+		OnRefresh:           s.metrics.observeRefresh,
+		Owner:               ownerOrNil(s.owner),
+		MaxIdleConnsPerHost: cfg.UpstreamIdleConns,
+		Logger:              s.log,
+		Now:                 s.now,
 	})
 	if err != nil {
 		return nil, err
