@@ -1,0 +1,48 @@
+-- wrk script for the benchmark: every request is a same-origin fetch() GET
+-- with the session cookie (read from the file named by BENCH_COOKIE_FILE),
+-- X-CSRF: 1 and Sec-Fetch-Site: same-origin. It counts responses that are
+-- not 2xx per thread and prints one machine-readable line at the end:
+-- RESULT requests=N duration_us=N non2xx=N connect=N read=N write=N timeout=N status=N p50_us=N p99_us=N
+local path = os.getenv("BENCH_COOKIE_FILE")
+local cookie = nil
+if path and path ~= "" then
+  local f = assert(io.open(path, "r"))
+  cookie = f:read("*l")
+  f:close()
+end
+
+wrk.method = "GET"
+wrk.headers["Accept"] = "application/json"
+wrk.headers["X-CSRF"] = "1"
+wrk.headers["Sec-Fetch-Site"] = "same-origin"
+wrk.headers["Sec-Fetch-Mode"] = "cors"
+wrk.headers["Sec-Fetch-Dest"] = "empty"
+if cookie and cookie ~= "" then
+  wrk.headers["Cookie"] = cookie
+end
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+non2xx = 0
+
+function response(status, headers, body)
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do
+    bad = bad + t:get("non2xx")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT requests=%d duration_us=%d non2xx=%d connect=%d read=%d write=%d timeout=%d status=%d p50_us=%d p99_us=%d\n",
+    summary.requests, summary.duration, bad, e.connect, e.read, e.write, e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99)))
+end

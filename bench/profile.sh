@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# CPU and allocation profiles of the proxied path, BFF next to the bare
+# proxy: the same stack as bench/run.sh, but the BFF runs as bench/cmd/bffprof
+# (the server package plus net/http/pprof on a side port). For each server a
+# 20 s wrk load, during which a 15 s CPU profile is taken; then the
+# allocation profile (cumulative since start). Writes bench/profiles/:
+#   NAME.cpu.pprof, NAME.allocs.pprof   for `go tool pprof`
+#   NAME.cpu.top.txt, NAME.allocs.top.txt   the top functions, as text
+#
+# Usage: bench/profile.sh [--connections N] [--threads N]
+set -euo pipefail
+
+CONNS=32
+THREADS=2
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --connections) CONNS=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+OUT=$BENCH_DIR/profiles
+mkdir -p "$OUT"
+
+need_tools
+build_all ./bench/cmd/bffprof
+BFF_PROF=1
+BFF_PPROF=127.0.0.1:$(free_port)
+BARE_PPROF=127.0.0.1:$(free_port)
+start_stack
+probe bare "$BARE_URL/api/items" "$COOKIE_FILE"
+probe bff "$BFF_URL/api/items" "$COOKIE_FILE"
+
+# profile NAME URL PPROF_ADDR
+profile() {
+  local name=$1 url=$2 addr=$3
+  log "$name: 20 s load, 15 s CPU profile"
+  ( run_wrk 20 "$url" "$COOKIE_FILE" >"$WORK/$name.result" ) &
+  local w=$!
+  PIDS+=("$w")
+  sleep 3
+  curl -sf -o "$OUT/$name.cpu.pprof" "http://$addr/debug/pprof/profile?seconds=15" || die "$name: CPU profile failed"
+  wait "$w" || die "$name: wrk failed"
+  [[ $(field "$(cat "$WORK/$name.result")" non2xx) == 0 ]] || die "$name: non-2xx responses under load"
+  curl -sf -o "$OUT/$name.allocs.pprof" "http://$addr/debug/pprof/allocs" || die "$name: allocs profile failed"
+  go tool pprof -top -nodecount=35 "$OUT/$name.cpu.pprof" >"$OUT/$name.cpu.top.txt" 2>/dev/null
+  go tool pprof -top -nodecount=35 -sample_index=alloc_space "$OUT/$name.allocs.pprof" >"$OUT/$name.allocs.top.txt" 2>/dev/null
+  log "$name: $(field "$(cat "$WORK/$name.result")" requests) requests; wrote $OUT/$name.*"
+}
+
+profile bare "$BARE_URL/api/items?page=2" "$BARE_PPROF"
+profile bff "$BFF_URL/api/items?page=2" "$BFF_PPROF"
