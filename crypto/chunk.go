@@ -306,7 +306,14 @@ func isToken(s string) bool {
 }
 
 // isCookieOctet reports whether b is an RFC 6265 cookie-octet.
-func isCookieOctet(b byte) bool {
-	return b == 0x21 || 0x23 <= b && b <= 0x2b || 0x2d <= b && b <= 0x3a ||
-		0x3c <= b && b <= 0x5b || 0x5d <= b && b <= 0x7e
-}
+func isCookieOctet(b byte) bool { return cookieOctets[b] }
+
+// cookieOctets is the RFC 6265 cookie-octet set as a table: every request
+// checks every byte of the session cookie.
+var cookieOctets = func() (t [256]bool) {
+	for b := 0; b < 256; b++ {
+		t[b] = b == 0x21 || 0x23 <= b && b <= 0x2b || 0x2d <= b && b <= 0x3a ||
+			0x3c <= b && b <= 0x5b || 0x5d <= b && b <= 0x7e
+	}
+	return t
+}()

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -99,14 +100,14 @@ func (s *Server) accessLog() gin.HandlerFunc {
 			}
 		}
 		s.metrics.observeRequest(route, c.Writer.Status(), time.Since(start))
-		s.log.Info("request",
-			"id", id,
-			"method", r.Method,
-			"path", r.URL.Path,
-			"status", c.Writer.Status(),
-			"bytes", c.Writer.Size(),
-			"duration_ms", float64(time.Since(start).Microseconds())/1000,
-			"peer", hostOnly(r.RemoteAddr),
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("id", id),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", c.Writer.Status()),
+			slog.Int("bytes", c.Writer.Size()),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("peer", hostOnly(r.RemoteAddr)),
 		)
 	}
 }
