@@ -88,6 +88,8 @@ type Config struct {
 // Proxy is an http.Handler for the configured routes.
 type Proxy struct {
 	cfg       Config
+	fwdHost   []string                 // X-Forwarded-Host value, from PublicURL
+	fwdProto  []string                 // X-Forwarded-Proto value, from PublicURL
 	routes    atomic.Pointer[[]*route] // longest path first; swapped by SetRoutes
 	transport http.RoundTripper
 	refresh   *refresher
@@ -99,8 +101,6 @@ type route struct {
 	Route
 	rp *httputil.ReverseProxy
 }
-
-type ctxKey struct{}
 
 // copyBuffers recycles the 32 KB buffers ReverseProxy copies bodies
 // through; without a pool every request allocates one, most of the proxy's
@@ -138,7 +138,8 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxIdleConnsPerHost <= 0 {
 		cfg.MaxIdleConnsPerHost = 128
 	}
-	p := &Proxy{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, now: cfg.Now,
+		fwdHost: []string{cfg.PublicURL.Host}, fwdProto: []string{cfg.PublicURL.Scheme}}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -239,8 +240,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.cfg.ErrorHandler(w, r, ErrMethod)
 		return
 	}
-	bearer := ""
-	var hook retryHook
+	f := &forward{p: p, w: w, r: r}
 	if rt.Token != TokenNone {
 		s, err := p.cfg.Sessions.Load(r)
 		switch {
@@ -253,8 +253,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				p.cfg.ErrorHandler(w, r, err)
 				return
 			}
-			bearer = s.AccessToken
-			hook = p.retryHook(w, r, s)
+			f.s = s
 		case rt.Token == TokenOptional && errors.Is(err, session.ErrNoSession):
 		default:
 			if !errors.Is(err, session.ErrNoSession) {
@@ -266,39 +265,50 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	ctx := context.WithValue(r.Context(), ctxKey{}, bearer)
-	if hook != nil {
-		ctx = context.WithValue(ctx, retryKey{}, hook)
-	}
-	rt.rp.ServeHTTP(w, r.WithContext(ctx))
+	rt.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardKey{}, f)))
 }
 
-// retryHook force-refreshes s when the upstream refuses its token, writing
-// the new cookie to w (whose headers are not sent before the transport
-// returns). At most once per request.
-func (p *Proxy) retryHook(w http.ResponseWriter, r *http.Request, s *session.Session) retryHook {
-	return onceHook(func() (string, bool) {
-		t, outcome, err := p.refresh.refresh(r.Context(), s.ID, s.RefreshToken, s.Subject, true)
-		if p.cfg.OnRefresh != nil {
-			p.cfg.OnRefresh(outcome, err)
+// forward is one proxied request's state, handed from ServeHTTP to the
+// rewriter (the bearer) and to the transport (the retry): one allocation.
+type forward struct {
+	p       *Proxy
+	w       http.ResponseWriter
+	r       *http.Request
+	s       *session.Session // nil: no session, no bearer, no retry
+	retried atomic.Bool
+}
+
+type forwardKey struct{}
+
+// retry force-refreshes the session when the upstream refuses its token,
+// writing the new cookie to w (whose headers are not sent before the
+// transport returns), and returns the new access token. At most once per
+// request: never a loop.
+func (f *forward) retry() (string, bool) {
+	if f.s == nil || f.retried.Swap(true) {
+		return "", false
+	}
+	p, s := f.p, f.s
+	t, outcome, err := p.refresh.refresh(f.r.Context(), s.ID, s.RefreshToken, s.Subject, true)
+	if p.cfg.OnRefresh != nil {
+		p.cfg.OnRefresh(outcome, err)
+	}
+	if err != nil {
+		if errors.Is(err, oauth.ErrReauthRequired) {
+			p.cfg.Sessions.Clear(f.w.Header(), f.r)
 		}
-		if err != nil {
-			if errors.Is(err, oauth.ErrReauthRequired) {
-				p.cfg.Sessions.Clear(w.Header(), r)
-			}
-			p.log.Info("upstream refused the token and the forced refresh failed", "session", s, "err", err)
-			return "", false
-		}
-		if t.AccessToken == s.AccessToken {
-			return "", false // the successor is the token just refused
-		}
-		ns := applyTokens(s, t)
-		if err := p.cfg.Sessions.Save(w.Header(), r, ns); err != nil {
-			p.log.Warn("saving the refreshed session failed", "session", s, "err", err)
-			return "", false
-		}
-		return ns.AccessToken, true
-	})
+		p.log.Info("upstream refused the token and the forced refresh failed", "session", s, "err", err)
+		return "", false
+	}
+	if t.AccessToken == s.AccessToken {
+		return "", false // the successor is the token just refused
+	}
+	ns := applyTokens(s, t)
+	if err := p.cfg.Sessions.Save(f.w.Header(), f.r, ns); err != nil {
+		p.log.Warn("saving the refreshed session failed", "session", s, "err", err)
+		return "", false
+	}
+	return ns.AccessToken, true
 }
 
 // applyTokens returns a copy of s carrying t.
@@ -398,12 +408,13 @@ func (p *Proxy) rewriter(rt *route) func(*httputil.ProxyRequest) {
 			}
 		}
 		pr.SetXForwarded()
-		pr.Out.Header.Set("X-Forwarded-Host", p.cfg.PublicURL.Host)
-		pr.Out.Header.Set("X-Forwarded-Proto", p.cfg.PublicURL.Scheme)
+		// Shared, never-modified value slices: the transport only reads them.
+		pr.Out.Header["X-Forwarded-Host"] = p.fwdHost
+		pr.Out.Header["X-Forwarded-Proto"] = p.fwdProto
 		pr.Out.Header.Del("Authorization")
 		stripCookies(pr.Out.Header, p.cfg.IsBFFCookie)
-		if bearer, _ := pr.In.Context().Value(ctxKey{}).(string); bearer != "" {
-			pr.Out.Header.Set("Authorization", "Bearer "+bearer)
+		if f, _ := pr.In.Context().Value(forwardKey{}).(*forward); f != nil && f.s != nil {
+			pr.Out.Header["Authorization"] = []string{"Bearer " + f.s.AccessToken}
 		}
 	}
 }
@@ -455,25 +466,32 @@ func (p *Proxy) trusted(remoteAddr string) bool {
 
 // stripCookies removes the BFF's cookies from the Cookie header(s).
 func stripCookies(h http.Header, isBFF func(string) bool) {
-	lines := h.Values("Cookie")
+	lines := h["Cookie"]
 	if len(lines) == 0 {
 		return
 	}
-	var kept []string
+	var b strings.Builder
 	for _, line := range lines {
-		for part := range strings.SplitSeq(line, ";") {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
 			part = strings.TrimSpace(part)
 			if part == "" {
 				continue
 			}
 			name, _, _ := strings.Cut(part, "=")
-			if !isBFF(strings.TrimSpace(name)) {
-				kept = append(kept, part)
+			if isBFF(strings.TrimSpace(name)) {
+				continue
 			}
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(part)
 		}
 	}
-	h.Del("Cookie")
-	if len(kept) > 0 {
-		h.Set("Cookie", strings.Join(kept, "; "))
+	if b.Len() == 0 {
+		delete(h, "Cookie")
+		return
 	}
+	h["Cookie"] = []string{b.String()}
 }

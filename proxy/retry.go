@@ -4,26 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 )
-
-// retryKey carries a request's retry hook from ServeHTTP to the transport.
-type retryKey struct{}
-
-// retryHook force-refreshes the request's session and returns the new access
-// token; ok is false when it cannot (or already did once).
-type retryHook func() (bearer string, ok bool)
-
-// onceHook makes sure a request is retried at most once: never a loop.
-func onceHook(f retryHook) retryHook {
-	var used atomic.Bool
-	return func() (string, bool) {
-		if used.Swap(true) {
-			return "", false
-		}
-		return f()
-	}
-}
 
 // retryTransport retries a body-less request once with a refreshed token
 // when the upstream says the token is invalid (RFC 6750 section 3.1:
@@ -36,11 +17,11 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	hook, _ := req.Context().Value(retryKey{}).(retryHook)
-	if hook == nil || (req.Body != nil && req.Body != http.NoBody) || !invalidToken(resp.Header.Values("WWW-Authenticate")) {
+	f, _ := req.Context().Value(forwardKey{}).(*forward)
+	if f == nil || (req.Body != nil && req.Body != http.NoBody) || !invalidToken(resp.Header.Values("WWW-Authenticate")) {
 		return resp, nil
 	}
-	bearer, ok := hook()
+	bearer, ok := f.retry()
 	if !ok {
 		return resp, nil
 	}
