@@ -444,7 +444,13 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 }
 
 func (p *Proxy) trusted(remoteAddr string) bool {
-	if len(p.cfg.TrustedProxies) == 0 {
+	return TrustedPeer(p.cfg.TrustedProxies, remoteAddr)
+}
+
+// TrustedPeer reports whether remoteAddr (host:port, as in
+// http.Request.RemoteAddr) is inside one of the trusted prefixes.
+func TrustedPeer(trusted []netip.Prefix, remoteAddr string) bool {
+	if len(trusted) == 0 {
 		return false
 	}
 	host, _, err := net.SplitHostPort(remoteAddr)
@@ -456,7 +462,7 @@ func (p *Proxy) trusted(remoteAddr string) bool {
 		return false
 	}
 	ip = ip.Unmap()
-	for _, pfx := range p.cfg.TrustedProxies {
+	for _, pfx := range trusted {
 		if pfx.Contains(ip) {
 			return true
 		}

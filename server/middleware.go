@@ -8,10 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/bff-project/bff/proxy"
 )
 
 // noStore marks auth responses as uncacheable and locks them down: they are
@@ -86,7 +87,7 @@ func (s *Server) accessLog() gin.HandlerFunc {
 		start := time.Now()
 		r := c.Request
 		id := r.Header.Get("X-Request-Id")
-		if id == "" || len(id) > 128 || !s.trustedPeer(r.RemoteAddr) || !printable(id) {
+		if id == "" || len(id) > 128 || !proxy.TrustedPeer(s.cfg.TrustedProxies, r.RemoteAddr) || !printable(id) {
 			id = newRequestID()
 			r.Header.Set("X-Request-Id", id)
 		}
@@ -110,20 +111,6 @@ func (s *Server) accessLog() gin.HandlerFunc {
 			slog.String("peer", hostOnly(r.RemoteAddr)),
 		)
 	}
-}
-
-func (s *Server) trustedPeer(remoteAddr string) bool {
-	ip, err := netip.ParseAddr(hostOnly(remoteAddr))
-	if err != nil {
-		return false
-	}
-	ip = ip.Unmap()
-	for _, p := range s.cfg.TrustedProxies {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 func hostOnly(addr string) string {
