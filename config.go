@@ -245,16 +245,9 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	if o.ClientID == "" {
 		return sc, &configError{"oidc.client_id", "required"}
 	}
-	secret := o.ClientSecret
-	if o.ClientSecretFile != "" {
-		if secret != "" {
-			return sc, &configError{"oidc.client_secret_file", "set either client_secret or client_secret_file, not both"}
-		}
-		b, err := os.ReadFile(o.ClientSecretFile)
-		if err != nil {
-			return sc, &configError{"oidc.client_secret_file", err.Error()}
-		}
-		secret = strings.TrimSpace(string(b))
+	secret, err := secretOrFile("oidc.client_secret", o.ClientSecret, o.ClientSecretFile)
+	if err != nil {
+		return sc, err
 	}
 	if secret == "" {
 		return sc, &configError{"oidc.client_secret", "required (or client_secret_file, or BFF_OIDC_CLIENT_SECRET)"}
@@ -385,16 +378,9 @@ func (fc *fileConfig) clusterConfig() (*cluster.Config, error) {
 	if _, _, err := net.SplitHostPort(c.Bind); err != nil {
 		return nil, &configError{"cluster.bind", "must be host:port"}
 	}
-	secret := c.Secret
-	if c.SecretFile != "" {
-		if secret != "" {
-			return nil, &configError{"cluster.secret_file", "set either secret or secret_file, not both"}
-		}
-		b, err := os.ReadFile(c.SecretFile)
-		if err != nil {
-			return nil, &configError{"cluster.secret_file", err.Error()}
-		}
-		secret = strings.TrimSpace(string(b))
+	secret, err := secretOrFile("cluster.secret", c.Secret, c.SecretFile)
+	if err != nil {
+		return nil, err
 	}
 	if secret == "" {
 		return nil, &configError{"cluster.secret", "required (base64 of 32 random bytes; bff keygen makes one)"}
@@ -421,4 +407,21 @@ func decodeBase64(s string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("not base64")
+}
+
+// secretOrFile returns a secret given either inline (field) or as a file
+// (field + "_file"), never both; a file's content is trimmed.
+func secretOrFile(field, inline, file string) (string, error) {
+	if file == "" {
+		return inline, nil
+	}
+	if inline != "" {
+		name := field[strings.LastIndex(field, ".")+1:]
+		return "", &configError{field + "_file", "set either " + name + " or " + name + "_file, not both"}
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", &configError{field + "_file", err.Error()}
+	}
+	return strings.TrimSpace(string(b)), nil
 }
