@@ -86,6 +86,26 @@ func freeGossipPort(t testing.TB) int {
 // and the balancer answer /readyz with 200.
 func startCluster(t *testing.T, oldSecret string) *testCluster {
 	t.Helper()
+	return startClusterWith(t, clusterOptions{secret: oldSecret})
+}
+
+// clusterOptions varies startClusterWith for suites that need more.
+type clusterOptions struct {
+	secret    string        // master secret every instance starts with
+	accessTTL time.Duration // the provider's access-token lifetime; zero: the harness default
+	// prepare runs once the nodes have ports and the provider runs, before
+	// any instance is configured.
+	prepare func(c *testCluster)
+	// config, when set, edits instance i's YAML before it starts.
+	config func(i int, yaml string) string
+	// ready runs once every instance is ready, before nginx starts.
+	ready func(c *testCluster)
+}
+
+// startClusterWith starts the provider, the upstream, three instances and
+// nginx in front of them, and returns once nginx serves.
+func startClusterWith(t *testing.T, opts clusterOptions) *testCluster {
+	t.Helper()
 	if _, err := os.Stat(nginxPath); err != nil {
 		t.Fatalf("e2e: %s not found: the cluster tests need Debian's nginx as their load balancer; "+
 			"test.sh installs it (apt-get install nginx-light): %v", nginxPath, err)
@@ -119,20 +139,28 @@ func startCluster(t *testing.T, oldSecret string) *testCluster {
 		RedirectURIs:           []string{c.public + "/auth/callback"},
 		PostLogoutRedirectURIs: []string{c.public + "/"},
 		BackchannelLogoutURI:   fmt.Sprintf("http://127.0.0.1:%d/auth/backchannel-logout", c.nodes[0].port),
+		AccessTTL:              opts.accessTTL,
 	})
 	c.up = startUpstream(t, c.idp.Issuer(), DefaultAudience)
+	if opts.prepare != nil {
+		opts.prepare(c)
+	}
 	join := []string{
 		fmt.Sprintf("127.0.0.1:%d", c.nodes[0].gossip),
 		fmt.Sprintf("127.0.0.1:%d", c.nodes[1].gossip),
 	}
-	for _, n := range c.nodes {
+	for i, n := range c.nodes {
 		n.cfgPath = filepath.Join(n.dir, "bff.yaml")
 		n.secretsPath = filepath.Join(n.dir, "secrets")
 		n.env = append(os.Environ(), "BFF_OIDC_CLIENT_SECRET="+c.idp.ClientSecret())
-		if err := os.WriteFile(n.cfgPath, []byte(c.configYAML(n, join)), 0o600); err != nil {
+		cfg := c.configYAML(n, join)
+		if opts.config != nil {
+			cfg = opts.config(i, cfg)
+		}
+		if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		n.writeSecrets(t, oldSecret)
+		n.writeSecrets(t, opts.secret)
 		n.start(t, bin)
 	}
 	t.Cleanup(func() {
@@ -144,6 +172,9 @@ func startCluster(t *testing.T, oldSecret string) *testCluster {
 	})
 	for _, n := range c.nodes {
 		n.waitReady(t, 30*time.Second)
+	}
+	if opts.ready != nil {
+		opts.ready(c)
 	}
 	c.startNginx(t)
 	return c
@@ -275,7 +306,7 @@ func (c *testCluster) startNginx(t *testing.T) {
 	conf := fmt.Sprintf(`daemon off;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log;
-events {}
+events { worker_connections 4096; }
 http {
   access_log off;
   client_body_temp_path %[1]s/client_body;

@@ -2,17 +2,12 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,72 +47,17 @@ type raceCluster struct {
 // nginx serves.
 func startRaceCluster(t *testing.T, opts raceOptions) *raceCluster {
 	t.Helper()
-	if _, err := os.Stat(nginxPath); err != nil {
-		t.Fatalf("e2e: %s not found: the cluster tests need Debian's nginx as their load balancer; "+
-			"test.sh installs it (apt-get install nginx-light): %v", nginxPath, err)
-	}
-	bin := bffBinary(t)
-	c := &testCluster{lbPort: freePort(t), owner: t}
-	c.public = fmt.Sprintf("http://localhost:%d", c.lbPort)
-	c.client = &http.Client{
-		Transport: &http.Transport{DialContext: loopbackDialer(), MaxIdleConnsPerHost: 16},
-		Timeout:   10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
+	rc := &raceCluster{opts: opts, flaky: startFlakyUpstream(t)}
+	startClusterWith(t, clusterOptions{
+		secret:    newKeySecret(t),
+		accessTTL: opts.AccessTTL,
+		prepare: func(c *testCluster) {
+			rc.testCluster = c
+			rc.recorder = startRecorder(t, c.nodes[opts.Recorded].url())
 		},
-	}
-	t.Cleanup(c.client.CloseIdleConnections)
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	c.cluster = base64.StdEncoding.EncodeToString(key)
-	for i := range 3 {
-		c.nodes = append(c.nodes, &clusterNode{
-			name:   string(rune('a' + i)),
-			port:   freePort(t),
-			gossip: freeGossipPort(t),
-			dir:    t.TempDir(),
-			logs:   &syncBuffer{},
-		})
-	}
-	c.idp = startIDP(t, IDPOptions{
-		RedirectURIs:           []string{c.public + "/auth/callback"},
-		PostLogoutRedirectURIs: []string{c.public + "/"},
-		BackchannelLogoutURI:   fmt.Sprintf("http://127.0.0.1:%d/auth/backchannel-logout", c.nodes[0].port),
-		AccessTTL:              opts.AccessTTL,
+		config: func(i int, cfg string) string { return rc.adjustConfig(t, cfg, i == opts.Recorded) },
+		ready:  func(c *testCluster) { rc.waitMembers(t, c.nodes, 3, 15*time.Second) },
 	})
-	c.up = startUpstream(t, c.idp.Issuer(), DefaultAudience)
-	rc := &raceCluster{testCluster: c, opts: opts, flaky: startFlakyUpstream(t)}
-	rc.recorder = startRecorder(t, c.nodes[opts.Recorded].url())
-	join := []string{
-		fmt.Sprintf("127.0.0.1:%d", c.nodes[0].gossip),
-		fmt.Sprintf("127.0.0.1:%d", c.nodes[1].gossip),
-	}
-	secret := newKeySecret(t)
-	for i, n := range c.nodes {
-		n.cfgPath = filepath.Join(n.dir, "bff.yaml")
-		n.secretsPath = filepath.Join(n.dir, "secrets")
-		n.env = append(os.Environ(), "BFF_OIDC_CLIENT_SECRET="+c.idp.ClientSecret())
-		cfg := rc.adjustConfig(t, c.configYAML(n, join), i == opts.Recorded)
-		if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		n.writeSecrets(t, secret)
-		n.start(t, bin)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range c.nodes {
-				t.Logf("bff %s logs (last 6 KiB):\n%s", n.name, tail(n.logs.String(), 6<<10))
-			}
-		}
-	})
-	for _, n := range c.nodes {
-		n.waitReady(t, 30*time.Second)
-	}
-	rc.waitMembers(t, c.nodes, 3, 15*time.Second)
-	rc.startNginx(t)
 	return rc
 }
 
@@ -161,71 +101,6 @@ func (rc *raceCluster) waitMembers(t testing.TB, nodes []*clusterNode, want floa
 		t.FailNow()
 	}
 	return time.Since(start)
-}
-
-// startNginx is testCluster.startNginx with room for a few thousand
-// connections (each proxied call holds two; the default 512 is too few for
-// 400 calls at once).
-func (rc *raceCluster) startNginx(t *testing.T) {
-	t.Helper()
-	dir := t.TempDir()
-	var servers strings.Builder
-	for _, n := range rc.nodes {
-		fmt.Fprintf(&servers, "    server 127.0.0.1:%d;\n", n.port)
-	}
-	conf := fmt.Sprintf(`daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/client_body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  upstream bffs {
-%[2]s  }
-  server {
-    listen 127.0.0.1:%[3]d;
-    large_client_header_buffers 4 16k;
-    proxy_buffer_size 16k;
-    proxy_buffers 8 16k;
-    location / {
-      proxy_pass http://bffs;
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    }
-  }
-}
-`, dir, servers.String(), rc.lbPort)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	cmd := exec.Command(nginxPath, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))
-	cmd.Stdout, cmd.Stderr = logs, logs
-	p := startProcess(t, cmd, 3*time.Second)
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx output:\n%s\nerror.log:\n%s", logs.String(), tail(string(b), 4<<10))
-		}
-	})
-	hc := &http.Client{Transport: &http.Transport{DialContext: loopbackDialer()}, Timeout: 2 * time.Second}
-	defer hc.CloseIdleConnections()
-	err := waitFor(p, 10*time.Second, func() bool {
-		resp, err := hc.Get(rc.public + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	if err != nil {
-		t.Fatalf("e2e: nginx not serving: %v\n%s", err, logs.String())
-	}
 }
 
 // login signs user in through nginx and returns the session's Cookie header
