@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -262,40 +261,6 @@ func (s *advStack) metrics(t *testing.T) string {
 	return string(b)
 }
 
-var advLabelRE = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
-
-// advMetric sums the samples of name whose labels include want.
-func advMetric(text, name string, want map[string]string) float64 {
-	sum := 0.0
-	for _, line := range strings.Split(text, "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		base, labels, _ := strings.Cut(line[:i], "{")
-		if base != name {
-			continue
-		}
-		have := map[string]string{}
-		for _, m := range advLabelRE.FindAllStringSubmatch(labels, -1) {
-			have[m[1]] = m[2]
-		}
-		ok := true
-		for k, v := range want {
-			if have[k] != v {
-				ok = false
-			}
-		}
-		if f, err := strconv.ParseFloat(line[i+1:], 64); ok && err == nil {
-			sum += f
-		}
-	}
-	return sum
-}
-
 // advState is what "nothing changed" compares.
 type advState struct {
 	metrics  string
@@ -351,14 +316,14 @@ func (s *advStack) refused(t *testing.T, name string, want advWant, send func(t 
 	}
 	s.checkLogs(t, before.logOff)
 	after := s.metrics(t)
-	d := advMetric(after, "bff_refused_total", map[string]string{"reason": want.reason}) -
-		advMetric(before.metrics, "bff_refused_total", map[string]string{"reason": want.reason})
+	d := metric(after, "bff_refused_total", map[string]string{"reason": want.reason}) -
+		metric(before.metrics, "bff_refused_total", map[string]string{"reason": want.reason})
 	if d != 1 {
 		t.Errorf("bff_refused_total{reason=%q} moved by %v, want 1", want.reason, d)
 	}
 	if want.sessionEvent != "" {
 		ev := map[string]string{"event": want.sessionEvent}
-		if d := advMetric(after, "bff_sessions_total", ev) - advMetric(before.metrics, "bff_sessions_total", ev); d != 1 {
+		if d := metric(after, "bff_sessions_total", ev) - metric(before.metrics, "bff_sessions_total", ev); d != 1 {
 			t.Errorf("bff_sessions_total{event=%q} moved by %v, want 1", want.sessionEvent, d)
 		}
 	}
@@ -507,7 +472,7 @@ func (s *advStack) checkNothingChanged(t *testing.T, before advState, after stri
 		{"bff_session_cookie_bytes_count", nil},
 	}
 	for _, m := range same {
-		if b, a := advMetric(before.metrics, m.name, m.labels), advMetric(after, m.name, m.labels); a != b {
+		if b, a := metric(before.metrics, m.name, m.labels), metric(after, m.name, m.labels); a != b {
 			t.Errorf("%s%v changed %v -> %v on a refused request", m.name, m.labels, b, a)
 		}
 	}

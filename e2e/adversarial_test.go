@@ -787,7 +787,7 @@ func advMain(t *testing.T) {
 				s.mu.Unlock()
 			}
 			mid := s.metrics(t)
-			if d := advMetric(mid, "bff_revocation_list_entries", nil) - advMetric(before, "bff_revocation_list_entries", nil); d != 1 {
+			if d := metric(mid, "bff_revocation_list_entries", nil) - metric(before, "bff_revocation_list_entries", nil); d != 1 {
 				t.Errorf("the provider's logout token added %v revocation entries, want 1", d)
 			}
 			if r := carol.Get(t, bff.URL()+"/auth/user", nil); r.Status != http.StatusUnauthorized {
