@@ -89,6 +89,10 @@ type fileConfig struct {
 	Log struct {
 		Format string `yaml:"format"` // json (default) or text
 		Level  string `yaml:"level"`  // debug, info (default), warn, error
+		// AccessFlush is how long access-log lines may wait in a 64 KiB
+		// buffer before they are written (default 1s); "0s" writes each
+		// line at once. Every other line is written at once, after them.
+		AccessFlush duration `yaml:"access_flush"`
 	} `yaml:"log"`
 }
 
@@ -106,6 +110,14 @@ func (d duration) parse(field string) (time.Duration, error) {
 		return 0, &configError{field, fmt.Sprintf("%q is not a duration like 90s or 8h", string(d))}
 	}
 	return v, nil
+}
+
+// accessFlush is log.access_flush, 1s when not set.
+func (fc *fileConfig) accessFlush() (time.Duration, error) {
+	if strings.TrimSpace(string(fc.Log.AccessFlush)) == "" {
+		return time.Second, nil
+	}
+	return fc.Log.AccessFlush.parse("log.access_flush")
 }
 
 // configError names the field that is wrong, never its value when secret.
@@ -205,6 +217,9 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		fc.Listen = "127.0.0.1:8080"
 	}
 	if _, err := newLogger(fc.Log.Format, fc.Log.Level, io.Discard); err != nil {
+		return sc, err
+	}
+	if _, err := fc.accessFlush(); err != nil {
 		return sc, err
 	}
 	if fc.PublicURL == "" {

@@ -269,6 +269,8 @@ func TestConfigInvalid(t *testing.T) {
 		{name: "route token bogus", mutate: func(m map[string]any) { m["routes"].([]map[string]any)[0]["token"] = "admin" }, field: "routes[0].token"},
 		{name: "route upstream relative", mutate: func(m map[string]any) { m["routes"].([]map[string]any)[0]["upstream"] = "/relative" }, field: "routes[0].upstream"},
 		{name: "log.format bogus", mutate: func(m map[string]any) { m["log"] = map[string]any{"format": "xml"} }, field: "log.format"},
+		{name: "log.access_flush negative", mutate: func(m map[string]any) { m["log"] = map[string]any{"access_flush": "-1s"} }, field: "log.access_flush"},
+		{name: "log.access_flush bogus in env", env: map[string]string{"BFF_LOG_ACCESS_FLUSH": "soon"}, field: "BFF_LOG_ACCESS_FLUSH"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

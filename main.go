@@ -132,11 +132,30 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	flush, err := fc.accessFlush()
+	if err != nil {
+		return err
+	}
 	logger, err := newLogger(fc.Log.Format, fc.Log.Level, stdout)
 	if err != nil {
 		return err
 	}
 	sc.Logger = logger
+	if flush > 0 {
+		// The access log goes through a buffer that every other line
+		// flushes (see lineWriter); both loggers share it to keep order.
+		lw := newLineWriter(stdout, 64<<10)
+		logger, _ = newLogger(fc.Log.Format, fc.Log.Level, lw.Urgent())
+		sc.Logger = logger
+		sc.AccessLogger, _ = newLogger(fc.Log.Format, fc.Log.Level, lw)
+		fctx, stop := context.WithCancel(context.Background())
+		flushed := make(chan struct{})
+		go func() {
+			defer close(flushed)
+			lw.run(fctx, flush)
+		}()
+		defer func() { stop(); <-flushed }()
+	}
 	srv, err := server.New(sc)
 	if err != nil {
 		return err

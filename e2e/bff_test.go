@@ -148,6 +148,7 @@ routes:
     token: "user"
 log:
   format: "json"
+  access_flush: "0s" # each line at once: the log checks read while the BFF runs
 %s`,
 		q(fmt.Sprintf("127.0.0.1:%d", o.Port)),
 		q(b.url),

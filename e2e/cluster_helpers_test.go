@@ -213,6 +213,7 @@ cluster:
   name: %s
 log:
   format: "json"
+  access_flush: "0s" # each line at once: the log checks read while the BFF runs
 `,
 		q(fmt.Sprintf("127.0.0.1:%d", n.port)), q(c.public), q(c.idp.Issuer()), q(c.idp.ClientID()),
 		q(c.public+"/"), q(n.secretsPath), q(clusterRotation.String()), q(c.up.URL()),

@@ -472,6 +472,12 @@ func TestOpsFlow(t *testing.T) {
 		if last, _ := api.Last(); !last.AuthOK || !containsName(last.HeaderNames, "X-Request-Id") {
 			t.Errorf("upstream saw auth_ok=%v headers %v; want a verified bearer and X-Request-Id", last.AuthOK, last.HeaderNames)
 		}
+		// The access log is buffered (log.access_flush, default 1s): the
+		// line arrives within the interval, with no other line to push it.
+		line := `"id":"` + r.Header.Get("X-Request-Id") + `","method":"GET","path":"/api/whoami","status":200`
+		if err := waitFor(bff.proc, 5*time.Second, func() bool { return strings.Contains(bff.logs.String(), line) }); err != nil {
+			t.Errorf("no access-log line %s within 5 s: %v", line, err)
+		}
 	})
 
 	t.Run("websocket_echo_carries_bearer", func(t *testing.T) {
@@ -681,6 +687,11 @@ func TestOpsFlow(t *testing.T) {
 		}
 		if bff.proc.err != nil {
 			t.Errorf("bff exit after SIGTERM: %v, want status 0", bff.proc.err)
+		}
+		// Logged during the drain, after the last unbuffered line: only the
+		// flush at exit writes it.
+		if !strings.Contains(bff.logs.String(), `"path":"/slow/call","status":200`) {
+			t.Errorf("the slow call's access-log line was lost at exit")
 		}
 		t.Logf("bff exited %s after SIGTERM", time.Since(sent).Round(time.Millisecond))
 	})

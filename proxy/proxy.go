@@ -395,26 +395,34 @@ func (p *Proxy) rewriter(rt *route) func(*httputil.ProxyRequest) {
 			}
 		}
 		pr.SetURL(rt.Upstream)
-		// ReverseProxy drops Forwarded and X-Forwarded-For/Host/Proto; the
-		// rest of the family is just as believable to some upstreams.
+		// Deletions first, so that the cloned header map has room for what
+		// is added after. ReverseProxy drops Forwarded and
+		// X-Forwarded-For/Host/Proto; the rest of the family is just as
+		// believable to some upstreams.
 		for name := range pr.Out.Header {
 			if strings.HasPrefix(name, "X-Forwarded-") || name == "X-Real-Ip" || name == "True-Client-Ip" || name == "Forwarded" {
-				pr.Out.Header.Del(name)
+				delete(pr.Out.Header, name)
 			}
 		}
-		if p.trusted(pr.In.RemoteAddr) {
-			if xff := pr.In.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-				pr.Out.Header["X-Forwarded-For"] = slices.Clone(xff)
+		delete(pr.Out.Header, "Authorization")
+		stripCookies(pr.Out.Header, p.cfg.IsBFFCookie)
+		// What httputil.ProxyRequest.SetXForwarded does, with the inbound
+		// X-Forwarded-For kept only from a trusted proxy, and without
+		// building Host and Proto values that are replaced below.
+		if client, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+			xff := client
+			if p.trusted(pr.In.RemoteAddr) {
+				if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+					xff = strings.Join(prior, ", ") + ", " + client
+				}
 			}
+			pr.Out.Header["X-Forwarded-For"] = []string{xff}
 		}
-		pr.SetXForwarded()
 		// Shared, never-modified value slices: the transport only reads them.
 		pr.Out.Header["X-Forwarded-Host"] = p.fwdHost
 		pr.Out.Header["X-Forwarded-Proto"] = p.fwdProto
-		pr.Out.Header.Del("Authorization")
-		stripCookies(pr.Out.Header, p.cfg.IsBFFCookie)
 		if f, _ := pr.In.Context().Value(forwardKey{}).(*forward); f != nil && f.s != nil {
-			pr.Out.Header["Authorization"] = []string{"Bearer " + f.s.AccessToken}
+			pr.Out.Header["Authorization"] = f.s.BearerHeader()
 		}
 	}
 }

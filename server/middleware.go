@@ -101,7 +101,7 @@ func (s *Server) accessLog() gin.HandlerFunc {
 			}
 		}
 		s.metrics.observeRequest(route, c.Writer.Status(), time.Since(start))
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		s.accessLogger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("id", id),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
@@ -130,7 +130,9 @@ func printable(s string) bool {
 }
 
 func newRequestID() string {
-	b := make([]byte, 12)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	var b [12]byte
+	rand.Read(b[:])
+	var h [24]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }

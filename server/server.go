@@ -84,29 +84,33 @@ type Config struct {
 	SeparateMetrics bool
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// AccessLogger writes the one line per request; nil means Logger. main
+	// gives it a buffered writer that Logger's lines flush.
+	AccessLogger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // Server is the BFF.
 type Server struct {
-	cfg        Config
-	public     *url.URL
-	origin     string
-	log        *slog.Logger
-	now        func() time.Time
-	ring       *keys.Ring
-	sealer     *crypto.Sealer
-	sessions   countingSessions
-	metrics    *metrics
-	revoked    *revocation.List
-	cluster    *cluster.Cluster // nil for a single instance
-	owner      *owner           // nil for a single instance
-	idp        *oauth.Client
-	proxy      *proxy.Proxy
-	engine     *gin.Engine
-	jtis       seenJTIs // logout-token ids seen (replays refused)
-	usedStates seenJTIs // login states completed (callback replays refused)
+	cfg          Config
+	public       *url.URL
+	origin       string
+	log          *slog.Logger
+	accessLogger *slog.Logger
+	now          func() time.Time
+	ring         *keys.Ring
+	sealer       *crypto.Sealer
+	sessions     countingSessions
+	metrics      *metrics
+	revoked      *revocation.List
+	cluster      *cluster.Cluster // nil for a single instance
+	owner        *owner           // nil for a single instance
+	idp          *oauth.Client
+	proxy        *proxy.Proxy
+	engine       *gin.Engine
+	jtis         seenJTIs // logout-token ids seen (replays refused)
+	usedStates   seenJTIs // login states completed (callback replays refused)
 }
 
 // New validates cfg and wires the BFF. It does not contact the provider:
@@ -115,6 +119,9 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.accessLogger = cfg.AccessLogger; s.accessLogger == nil {
+		s.accessLogger = s.log
 	}
 	if s.now == nil {
 		s.now = time.Now

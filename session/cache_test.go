@@ -2,9 +2,11 @@ package session
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -117,5 +119,48 @@ func BenchmarkLoad(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A cached session hands out one prebuilt Authorization value; a copy whose
+// access token changed (a refresh) gets its own, never the old token.
+func TestBearerHeader(t *testing.T) {
+	f := newFixture(t)
+	s := f.session()
+	r := f.roundTrip(t, s)
+	a, err := f.store.Load(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.store.Load(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Bearer " + s.AccessToken
+	ha, hb := a.BearerHeader(), b.BearerHeader()
+	if len(ha) != 1 || ha[0] != want || len(hb) != 1 || hb[0] != want {
+		t.Fatalf("BearerHeader = %.20q, %.20q; want %.20q", ha, hb, want)
+	}
+	if &ha[0] != &hb[0] {
+		t.Error("two loads of a cached session built the bearer twice")
+	}
+	c := *b
+	c.AccessToken = "at-refreshed"
+	if got := c.BearerHeader(); len(got) != 1 || got[0] != "Bearer at-refreshed" {
+		t.Errorf("after the token changed: %q, want the new token", got)
+	}
+	if got := (&Session{AccessToken: "x"}).BearerHeader(); len(got) != 1 || got[0] != "Bearer x" {
+		t.Errorf("uncached session: %q", got)
+	}
+}
+
+// The cache key hashes the exact bytes without copying them.
+func TestCacheKeyNoCopy(t *testing.T) {
+	v := strings.Repeat("eyJhbGciOiJkaXIi.", 200)
+	if cacheKey(v) != sha256.Sum256([]byte(v)) {
+		t.Fatal("cacheKey differs from SHA-256 of the value")
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = cacheKey(v) }); n != 0 {
+		t.Errorf("cacheKey allocates %v times", n)
 	}
 }

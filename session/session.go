@@ -27,6 +27,21 @@ type Session struct {
 	Scope        string `json:"scp,omitempty"`
 
 	stale bool // opened with a key other than the current sealing key
+
+	// bearer is {"Bearer " + AccessToken}, built once when the session is
+	// cached so that a cached request does not build a 1 KB string again;
+	// bearerOf is the token it was built from (a mutated copy rebuilds).
+	bearer   []string
+	bearerOf string
+}
+
+// BearerHeader returns the Authorization header value for the access token
+// as a header value slice. The slice may be shared: never modify it.
+func (s *Session) BearerHeader() []string {
+	if s.bearer != nil && s.bearerOf == s.AccessToken {
+		return s.bearer
+	}
+	return []string{"Bearer " + s.AccessToken}
 }
 
 // NewID returns a random 128-bit session id, base64url.

@@ -170,6 +170,7 @@ func (s *Store) remember(key [32]byte, value string, sess *Session) {
 	}
 	e := &cacheEntry{sess: *sess, kid: kid, expires: min(sess.AccessExpiry, sess.Expiry)}
 	e.sess.stale = false
+	e.sess.bearer, e.sess.bearerOf = []string{"Bearer " + sess.AccessToken}, sess.AccessToken
 	s.cache.put(key, e)
 }
 
