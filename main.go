@@ -181,7 +181,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			return fmt.Errorf("metrics_listen: %w", err)
 		}
-		ms := &http.Server{Handler: srv.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		ms := &http.Server{Handler: metricsMux(srv.MetricsHandler()), ReadHeaderTimeout: 10 * time.Second}
 		go ms.Serve(ln)
 		defer ms.Close()
 		logger.Info("metrics listening", "addr", ln.Addr().String())

@@ -47,6 +47,7 @@ if [ -n "$unformatted" ]; then
 	echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+go vet -tags pprof .   # pprof.go, the profiling build bench/profile.sh uses
 
 echo "== tests (race detector on)"
 go test -race -count=1 -timeout 15m ./...

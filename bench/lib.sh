@@ -62,7 +62,10 @@ need_tools() {
 build_all() {
   log "building"
   mkdir -p "$WORK/bin"
-  (cd "$ROOT" && go build -o "$WORK/bin/bff" . &&
+  # BFF_PROF=1: the real binary with -tags pprof (/debug/pprof/ on metrics_listen).
+  local tags=()
+  [[ ${BFF_PROF:-0} == 1 ]] && tags=(-tags pprof)
+  (cd "$ROOT" && go build "${tags[@]}" -o "$WORK/bin/bff" . &&
     go build -o "$WORK/bin/" ./bench/cmd/upstream ./bench/cmd/bareproxy ./bench/cmd/login "$@")
 }
 
@@ -127,11 +130,7 @@ start_stack() {
 
   local key
   key=$(head -c 32 /dev/urandom | base64 -w0)
-  if [[ ${BFF_PROF:-0} == 1 ]]; then
-    start bff env BFF_OIDC_CLIENT_SECRET="$CLIENT_SECRET" BFF_KEYS_SECRETS="$key" "$WORK/bin/bffprof" -addr "127.0.0.1:$bff_port" -public-url "$BFF_PUBLIC" \
-      -issuer "$IDP_URL" -upstream "$UP_URL" -pprof "$BFF_PPROF"
-  else
-    cat >"$WORK/bff.yaml" <<EOF
+  cat >"$WORK/bff.yaml" <<EOF
 listen: "127.0.0.1:$bff_port"
 public_url: "$BFF_PUBLIC"
 oidc:
@@ -150,8 +149,10 @@ log:
   format: "json"
   level: "${BFF_LOG_LEVEL:-info}"
 EOF
-    start bff env BFF_OIDC_CLIENT_SECRET="$CLIENT_SECRET" BFF_KEYS_SECRETS="$key" "$WORK/bin/bff" serve -config "$WORK/bff.yaml"
+  if [[ ${BFF_PROF:-0} == 1 ]]; then
+    echo "metrics_listen: \"$BFF_PPROF\"" >>"$WORK/bff.yaml"
   fi
+  start bff env BFF_OIDC_CLIENT_SECRET="$CLIENT_SECRET" BFF_KEYS_SECRETS="$key" "$WORK/bin/bff" serve -config "$WORK/bff.yaml"
   for _ in $(seq 1 400); do
     [[ $(curl -s -o /dev/null -w '%{http_code}' "$BFF_URL/readyz") == 200 ]] && break
     kill -0 "$PID_bff" 2>/dev/null || { tail -20 "$WORK/bff.err" "$WORK/bff.out" >&2; die "bff exited"; }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CPU and allocation profiles of the proxied path, BFF next to the bare
-# proxy: the same stack as bench/run.sh, but the BFF runs as bench/cmd/bffprof
-# (the server package plus net/http/pprof on a side port). For each server a
-# 20 s wrk load, during which a 15 s CPU profile is taken; then the
+# proxy: the same stack as bench/run.sh, with the BFF built with -tags pprof
+# (the same `bff serve`, plus /debug/pprof/ on its metrics_listen port). For
+# each server a 20 s wrk load, during which a 15 s CPU profile is taken; then the
 # allocation profile (cumulative since start). Writes bench/profiles/:
 #   NAME.cpu.pprof, NAME.allocs.pprof   for `go tool pprof`
 #   NAME.cpu.top.txt, NAME.allocs.top.txt   the top functions, as text
@@ -26,8 +26,8 @@ OUT=$BENCH_DIR/profiles
 mkdir -p "$OUT"
 
 need_tools
-build_all ./bench/cmd/bffprof
 BFF_PROF=1
+build_all
 BFF_PPROF=127.0.0.1:$(free_port)
 BARE_PPROF=127.0.0.1:$(free_port)
 start_stack

@@ -113,8 +113,14 @@ measure() {
 log "warm-up (2 s each, not measured)"
 for k in "${KINDS[@]}"; do measure "$k" 0 2; done
 : >"$WORK/rounds.tsv"
+# The order turns every round (bare bff, bff bare, ... with two servers), so
+# that no server always runs first after the other's load.
+n=${#KINDS[@]}
 for r in $(seq 1 "$ROUNDS"); do
-  for k in "${KINDS[@]}"; do measure "$k" "$r" "$DURATION"; done
+  for ((i = 0; i < n; i++)); do
+    k=${KINDS[$(((i + r - 1) % n))]}
+    measure "$k" "$r" "$DURATION"
+  done
 done
 
 # Memory and goroutines under a longer load on the BFF.
@@ -156,7 +162,7 @@ fi
 
 echo
 echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo); $(go version | awk '{print $3}'); $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "load: wrk -t$THREADS -c$CONNS, ${ROUNDS} rounds x ${DURATION} s per server, alternating; servers on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU"
+echo "load: wrk -t$THREADS -c$CONNS, ${ROUNDS} rounds x ${DURATION} s per server, alternating (order turned each round); servers on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU"
 python3 - "$WORK/rounds.tsv" "$CLK_TCK" <<'EOF'
 import sys, statistics as st
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
@@ -191,8 +197,23 @@ for k in med:
 if "oauth2-proxy" in med:
     o = med["oauth2-proxy"]
     print(f"bff/oauth2-proxy: req/s {med['bff']['rps']/o['rps']:.2f}x; CPU-bound req/s ratio {(o['cpu']+o['up'])/(med['bff']['cpu']+med['bff']['up']):.2f}x")
-pairs = [(a["rps"] and c["rps"] / a["rps"]) for a, c in zip(by["bare"], by["bff"])]
-print("bff/bare req/s per round: " + ", ".join(f"{p:.2f}" for p in pairs))
+# Paired: each ratio compares two servers measured minutes apart at most,
+# which cancels most of a shared host's drift (the upstream's own CPU per
+# request, identical work in every row, moves by up to 1.6x between rounds).
+print()
+print("paired, per round (the medians of these are the headline figures):")
+def paired(k, base):
+    out = {}
+    for f in ("rps", "p99", "cpu"):
+        out[f] = [c[f] / a[f] for a, c in zip(by[base], by[k]) if a[f]]
+    return out
+for k, base in (("bff", "bare"), ("oauth2-proxy", "bare"), ("bff", "oauth2-proxy")):
+    if k not in by or base not in by:
+        continue
+    p = paired(k, base)
+    print(f"{k}/{base}: req/s median {st.median(p['rps']):.2f}x (per round {', '.join(f'{x:.2f}' for x in p['rps'])}); "
+          f"p99 median {st.median(p['p99']):.2f}x (per round {', '.join(f'{x:.2f}' for x in p['p99'])}); "
+          f"CPU/req median {st.median(p['cpu']):.2f}x")
 EOF
 if [[ -n $SOAK_LINE ]]; then
   echo

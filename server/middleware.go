@@ -100,16 +100,23 @@ func (s *Server) accessLog() gin.HandlerFunc {
 				route = "other"
 			}
 		}
-		s.metrics.observeRequest(route, c.Writer.Status(), time.Since(start))
-		s.accessLogger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("id", id),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", c.Writer.Status()),
-			slog.Int("bytes", c.Writer.Size()),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.String("peer", hostOnly(r.RemoteAddr)),
-		)
+		elapsed := time.Since(start)
+		s.metrics.observeRequest(route, c.Writer.Status(), elapsed)
+		if h := s.accessLogger.Handler(); h.Enabled(r.Context(), slog.LevelInfo) {
+			// Straight to the handler: Logger.LogAttrs would walk the stack
+			// for a source position that no handler here prints.
+			rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+			rec.AddAttrs(
+				slog.String("id", id),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", c.Writer.Status()),
+				slog.Int("bytes", c.Writer.Size()),
+				slog.Int64("duration_us", elapsed.Microseconds()),
+				slog.String("peer", hostOnly(r.RemoteAddr)),
+			)
+			h.Handle(r.Context(), rec)
+		}
 	}
 }
 
