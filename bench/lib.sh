@@ -196,12 +196,14 @@ cpu_ticks() {
   awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
 }
 
-# run_wrk SECONDS URL COOKIEFILE: wrk pinned to the load CPU; prints its RESULT line.
+# run_wrk SECONDS URL COOKIEFILE [NAME]: wrk pinned to the load CPU; prints
+# its RESULT line. NAME (default "last") names its output file, so that
+# several can run at once.
 run_wrk() {
-  local secs=$1 url=$2 cookie_file=$3
+  local secs=$1 url=$2 cookie_file=$3 out="$WORK/wrk.${4:-last}"
   BENCH_COOKIE_FILE="$cookie_file" taskset -c "$LOAD_CPU" wrk -t "$THREADS" -c "$CONNS" -d "${secs}s" \
-    --timeout 5s -s "$BENCH_DIR/load.lua" "$url" >"$WORK/wrk.last" 2>&1 || { cat "$WORK/wrk.last" >&2; die "wrk failed"; }
-  grep -m1 '^RESULT ' "$WORK/wrk.last" || { cat "$WORK/wrk.last" >&2; die "wrk printed no RESULT"; }
+    --timeout 5s -s "$BENCH_DIR/load.lua" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed"; }
+  grep -m1 '^RESULT ' "$out" || { cat "$out" >&2; die "wrk printed no RESULT"; }
 }
 
 # field LINE KEY: the value of KEY=... in a RESULT line.

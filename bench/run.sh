@@ -5,8 +5,12 @@
 # rounds. Every round must be all 2xx responses that reached the upstream
 # (with a JWT bearer, for the BFF), or the script fails. See bench/README.md.
 #
+# With --simultaneous, every round loads all servers at the same time instead
+# (each with its own wrk), so that they share whatever else the machine runs.
+#
 # Usage: bench/run.sh [--rounds N] [--duration SECONDS] [--connections N]
 #                     [--threads N] [--soak-minutes N] [--with-oauth2-proxy]
+#                     [--simultaneous]
 set -euo pipefail
 
 ROUNDS=3
@@ -15,6 +19,7 @@ CONNS=32
 THREADS=2
 SOAK_MIN=2
 WITH_O2P=0
+TOGETHER=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -23,7 +28,8 @@ while [[ $# -gt 0 ]]; do
     --threads) THREADS=$2; shift 2 ;;
     --soak-minutes) SOAK_MIN=$2; shift 2 ;;
     --with-oauth2-proxy) WITH_O2P=1; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --simultaneous) TOGETHER=1; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -110,6 +116,51 @@ measure() {
   log "$k round $round: $req requests, $(field "$res" non2xx) non-2xx, upstream +$dt ($((dt - req)) in flight at stop)"
 }
 
+# measure_together ROUND SECONDS: one wrk per server, all at once, checked;
+# a row per server in $WORK/rounds.tsv. The upstream's CPU is shared out by
+# requests. Every request but the bare proxy's must carry a JWT bearer: the
+# upstream's requests without one must be the bare proxy's count (up to one
+# in flight per connection).
+measure_together() {
+  local round=$1 secs=$2 k
+  local -A p0 p1 res
+  local c0 c1 u0 u1 pids=()
+  c0=$(upstream_counts); u0=$(cpu_ticks "$PID_upstream")
+  for k in "${KINDS[@]}"; do p0[$k]=$(cpu_ticks "${PID[$k]}"); done
+  for k in "${KINDS[@]}"; do
+    ( run_wrk "$secs" "${URL[$k]}" "${COOKIE[$k]}" "$k" >"$WORK/result.$k" ) &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || die "round $round: a wrk failed"; done
+  c1=$(upstream_counts); u1=$(cpu_ticks "$PID_upstream")
+  for k in "${KINDS[@]}"; do p1[$k]=$(cpu_ticks "${PID[$k]}"); res[$k]=$(cat "$WORK/result.$k"); done
+  local dt db total=0 f
+  dt=$(($(cut -d' ' -f1 <<<"$c1") - $(cut -d' ' -f1 <<<"$c0")))
+  db=$(($(cut -d' ' -f2 <<<"$c1") - $(cut -d' ' -f2 <<<"$c0")))
+  for k in "${KINDS[@]}"; do
+    for f in non2xx connect read write timeout status; do
+      [[ $(field "${res[$k]}" "$f") == 0 ]] || die "$k round $round: wrk saw $f=$(field "${res[$k]}" "$f")"
+    done
+    total=$((total + $(field "${res[$k]}" requests)))
+  done
+  local n=${#KINDS[@]} bare_req
+  bare_req=$(field "${res[bare]}" requests)
+  ((dt >= total && dt <= total + n * CONNS)) ||
+    die "round $round: upstream served $dt requests, wrks completed $total (allowed: $total..$((total + n * CONNS)))"
+  ((dt - db >= bare_req && dt - db <= bare_req + CONNS)) ||
+    die "round $round: $((dt - db)) upstream requests without a JWT bearer, the bare proxy sent $bare_req"
+  for k in "${KINDS[@]}"; do
+    local req
+    req=$(field "${res[$k]}" requests)
+    # The upstream's ticks shared out by requests; the server's own ticks
+    # per its own completed requests.
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$k" "$round" "$req" "$(field "${res[$k]}" duration_us)" \
+      "$(field "${res[$k]}" p50_us)" "$(field "${res[$k]}" p99_us)" "$((p1[$k] - p0[$k]))" \
+      "$(((u1 - u0) * req / total))" "$req" 0 >>"$WORK/rounds.tsv"
+  done
+  log "round $round (all at once): $(for k in "${KINDS[@]}"; do printf '%s %s, ' "$k" "$(field "${res[$k]}" requests)"; done)upstream +$dt, without bearer +$((dt - db))"
+}
+
 log "warm-up (2 s each, not measured)"
 for k in "${KINDS[@]}"; do measure "$k" 0 2; done
 : >"$WORK/rounds.tsv"
@@ -117,6 +168,10 @@ for k in "${KINDS[@]}"; do measure "$k" 0 2; done
 # that no server always runs first after the other's load.
 n=${#KINDS[@]}
 for r in $(seq 1 "$ROUNDS"); do
+  if [[ $TOGETHER == 1 ]]; then
+    measure_together "$r" "$DURATION"
+    continue
+  fi
   for ((i = 0; i < n; i++)); do
     k=${KINDS[$(((i + r - 1) % n))]}
     measure "$k" "$r" "$DURATION"
@@ -162,7 +217,11 @@ fi
 
 echo
 echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo); $(go version | awk '{print $3}'); $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "load: wrk -t$THREADS -c$CONNS, ${ROUNDS} rounds x ${DURATION} s per server, alternating (order turned each round); servers on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU"
+if [[ $TOGETHER == 1 ]]; then
+  echo "load: wrk -t$THREADS -c$CONNS per server, ${ROUNDS} rounds x ${DURATION} s, all servers loaded at once; servers on CPU $SERVER_CPU, the wrks on CPU $LOAD_CPU"
+else
+  echo "load: wrk -t$THREADS -c$CONNS, ${ROUNDS} rounds x ${DURATION} s per server, alternating (order turned each round); servers on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU"
+fi
 python3 - "$WORK/rounds.tsv" "$CLK_TCK" <<'EOF'
 import sys, statistics as st
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
