@@ -141,6 +141,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	sc.Logger = logger
+	tuneGC(getenv, logger)
 	if flush > 0 {
 		// The access log goes through a buffer that every other line
 		// flushes (see lineWriter); both loggers share it to keep order.

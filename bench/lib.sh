@@ -152,7 +152,7 @@ EOF
   if [[ ${BFF_PROF:-0} == 1 ]]; then
     echo "metrics_listen: \"$BFF_PPROF\"" >>"$WORK/bff.yaml"
   fi
-  start bff env BFF_OIDC_CLIENT_SECRET="$CLIENT_SECRET" BFF_KEYS_SECRETS="$key" "$WORK/bin/bff" serve -config "$WORK/bff.yaml"
+  start bff env ${BFF_ENV:-} BFF_OIDC_CLIENT_SECRET="$CLIENT_SECRET" BFF_KEYS_SECRETS="$key" "$WORK/bin/bff" serve -config "$WORK/bff.yaml"
   for _ in $(seq 1 400); do
     [[ $(curl -s -o /dev/null -w '%{http_code}' "$BFF_URL/readyz") == 200 ]] && break
     kill -0 "$PID_bff" 2>/dev/null || { tail -20 "$WORK/bff.err" "$WORK/bff.out" >&2; die "bff exited"; }
