@@ -210,9 +210,13 @@ if [[ $SOAK_MIN -gt 0 ]]; then
   ((dt >= req && dt <= req + CONNS && db == dt)) || die "soak: upstream +$dt (bearer +$db), wrk $req"
   rss_min=$(cut -f2 "$WORK/soak.tsv" | sort -n | head -1)
   rss_max=$(cut -f2 "$WORK/soak.tsv" | sort -n | tail -1)
-  SOAK_LINE=$(printf 'soak %d min on the BFF: %d requests, all 2xx with a bearer; RSS %d MiB at 10 s -> %d MiB at %d s (min %d, max %d MiB while loaded; idle %d -> %d MiB); go_goroutines %s -> %s loaded, %s -> %s idle' \
+  g_min=$(cut -f3 "$WORK/soak.tsv" | sort -n | head -1)
+  g_max=$(cut -f3 "$WORK/soak.tsv" | sort -n | tail -1)
+  # One sample a minute, to see a trend rather than two end points.
+  g_series=$(awk -F'\t' '$1 % 60 == 0 {printf "%s%ss:%s", sep, $1, $3; sep=" "}' "$WORK/soak.tsv")
+  SOAK_LINE=$(printf 'soak %d min on the BFF: %d requests, all 2xx with a bearer; RSS %d MiB at 10 s -> %d MiB at %d s (min %d, max %d MiB while loaded; idle %d -> %d MiB); go_goroutines %s -> %s loaded (min %s, max %s; per minute: %s), %s -> %s idle' \
     "$SOAK_MIN" "$req" $((rss0 / 1024)) $((rss1 / 1024)) $((secs - 10)) $((rss_min / 1024)) $((rss_max / 1024)) \
-    $((idle_rss0 / 1024)) $((idle_rss1 / 1024)) "$g0" "$g1" "$idle_g0" "$idle_g1")
+    $((idle_rss0 / 1024)) $((idle_rss1 / 1024)) "$g0" "$g1" "$g_min" "$g_max" "$g_series" "$idle_g0" "$idle_g1")
 fi
 
 echo
