@@ -140,14 +140,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	sc.Logger = logger
-	tuneGC(getenv, logger)
 	if flush > 0 {
 		// The access log goes through a buffer that every other line
-		// flushes (see lineWriter); both loggers share it to keep order.
+		// flushes first (see lineWriter); both loggers share it, so the
+		// order of lines holds.
 		lw := newLineWriter(stdout, 64<<10)
 		logger, _ = newLogger(fc.Log.Format, fc.Log.Level, lw.Urgent())
-		sc.Logger = logger
 		sc.AccessLogger, _ = newLogger(fc.Log.Format, fc.Log.Level, lw)
 		fctx, stop := context.WithCancel(context.Background())
 		flushed := make(chan struct{})
@@ -157,6 +155,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}()
 		defer func() { stop(); <-flushed }()
 	}
+	sc.Logger = logger
+	tuneGC(getenv, logger)
 	srv, err := server.New(sc)
 	if err != nil {
 		return err
