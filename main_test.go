@@ -7,30 +7,15 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/bff-project/bff/internal/testsupport"
 	"github.com/bff-project/bff/keys"
 )
 
-// syncBuffer is an io.Writer that several goroutines may log to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output that several goroutines write.
+type syncBuffer = testsupport.Buffer
 
 func TestKeygen(t *testing.T) {
 	seen := map[string]bool{}

@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bff-project/bff/internal/testsupport"
 )
 
 // need returns the path of a tool the test runs. When it is missing the test
@@ -466,11 +468,5 @@ func TestDeployNginxProxies(t *testing.T) {
 
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testsupport.FreePort(t)
 }

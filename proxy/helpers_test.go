@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bff-project/bff/internal/testsupport"
 	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
 	"github.com/bff-project/bff/session"
@@ -268,22 +268,7 @@ func (u *upstream) last(t *testing.T) seen {
 }
 
 // syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testsupport.Buffer
 
 type refreshCall struct {
 	Outcome proxy.Outcome

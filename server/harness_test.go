@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -14,11 +13,11 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bff-project/bff/demo"
+	"github.com/bff-project/bff/internal/testsupport"
 	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
 	"github.com/bff-project/bff/server"
@@ -35,23 +34,8 @@ const (
 // appear in a log.
 var testMaster = []byte("0123456789abcdef0123456789ABCDEF-test-master")
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output that several goroutines write.
+type syncBuffer = testsupport.Buffer
 
 // env is a demo identity provider, an upstream API and a BFF in front of
 // them, all on loopback. The BFF's public URL is http://localhost:PORT (the
