@@ -3,16 +3,16 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bff-project/bff/internal/htmlform"
 )
 
 // Browser is a browser-like HTTP client: no automatic redirects, its own
@@ -348,40 +348,9 @@ type htmlForm struct {
 	fields url.Values
 }
 
-var (
-	formRe  = regexp.MustCompile(`(?is)<form\b([^>]*)>(.*?)</form>`)
-	inputRe = regexp.MustCompile(`(?is)<input\b([^>]*)>`)
-	attrRe  = regexp.MustCompile(`(?is)([a-z_:][-a-z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)')`)
-)
-
-func attrs(s string) map[string]string {
-	out := map[string]string{}
-	for _, m := range attrRe.FindAllStringSubmatch(s, -1) {
-		v := m[2]
-		if v == "" {
-			v = m[3]
-		}
-		out[strings.ToLower(m[1])] = html.UnescapeString(v)
-	}
-	return out
-}
-
 func parseForm(page []byte) (htmlForm, bool) {
-	for _, m := range formRe.FindAllSubmatch(page, -1) {
-		fa := attrs(string(m[1]))
-		if !strings.EqualFold(fa["method"], "post") {
-			continue
-		}
-		f := htmlForm{action: fa["action"], fields: url.Values{}}
-		for _, in := range inputRe.FindAllSubmatch(m[2], -1) {
-			ia := attrs(string(in[1]))
-			if name := ia["name"]; name != "" {
-				f.fields.Set(name, ia["value"])
-			}
-		}
-		return f, true
-	}
-	return htmlForm{}, false
+	f, ok := htmlform.First(page)
+	return htmlForm{action: f.Action, fields: f.Fields}, ok
 }
 
 // redactURL drops the query of a URL for messages: it may hold a code.

@@ -18,16 +18,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bff-project/bff/internal/htmlform"
 )
 
 func main() {
@@ -127,7 +127,8 @@ func login(start, callbackPath, user, pass, prefix string) (string, error) {
 		if resp.StatusCode != http.StatusOK {
 			return "", fmt.Errorf("login: %s %s%s: status %d", method, cur.Host, cur.Path, resp.StatusCode)
 		}
-		action, fields, ok := parseForm(page)
+		pf, ok := htmlform.First(page)
+		action, fields := pf.Action, pf.Fields
 		if !ok {
 			return "", fmt.Errorf("login: %s%s: no form in the page", cur.Host, cur.Path)
 		}
@@ -190,41 +191,4 @@ func pathMatch(reqPath, cookiePath string) bool {
 		return false
 	}
 	return strings.HasSuffix(cookiePath, "/") || reqPath[len(cookiePath)] == '/'
-}
-
-var (
-	formRe  = regexp.MustCompile(`(?is)<form\b([^>]*)>(.*?)</form>`)
-	inputRe = regexp.MustCompile(`(?is)<input\b([^>]*)>`)
-	attrRe  = regexp.MustCompile(`(?is)([a-z_:][-a-z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)')`)
-)
-
-func attrs(s string) map[string]string {
-	out := map[string]string{}
-	for _, m := range attrRe.FindAllStringSubmatch(s, -1) {
-		v := m[2]
-		if v == "" {
-			v = m[3]
-		}
-		out[strings.ToLower(m[1])] = html.UnescapeString(v)
-	}
-	return out
-}
-
-// parseForm returns the first POST form of a page.
-func parseForm(page []byte) (action string, fields url.Values, ok bool) {
-	for _, m := range formRe.FindAllSubmatch(page, -1) {
-		fa := attrs(string(m[1]))
-		if !strings.EqualFold(fa["method"], "post") {
-			continue
-		}
-		fields = url.Values{}
-		for _, in := range inputRe.FindAllSubmatch(m[2], -1) {
-			ia := attrs(string(in[1]))
-			if name := ia["name"]; name != "" {
-				fields.Set(name, ia["value"])
-			}
-		}
-		return fa["action"], fields, true
-	}
-	return "", nil, false
 }
