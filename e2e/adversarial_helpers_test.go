@@ -249,16 +249,7 @@ func (s *advStack) send(t *testing.T, method, path, cookie string, headers map[s
 
 func (s *advStack) metrics(t *testing.T) string {
 	t.Helper()
-	resp, err := s.metricsClient.Get(s.bff.URL() + "/metrics")
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: status %d", resp.StatusCode)
-	}
-	return string(b)
+	return getMetrics(t, s.metricsClient, s.bff.URL())
 }
 
 // advState is what "nothing changed" compares.

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,4 +199,37 @@ func waitFor(p *process, timeout time.Duration, cond func() bool) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startReady starts cmd (stdout and stderr must be unset) and waits up to 20 s
+// for a stdout line "READY <rest>", returning rest; stderr is kept for
+// failure messages. The test fails if the process exits first.
+func startReady(t testing.TB, name string, cmd *exec.Cmd) (p *process, rest string, stderr *syncBuffer) {
+	t.Helper()
+	stderr = &syncBuffer{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("e2e: %s stdout: %v", name, err)
+	}
+	p = startProcess(t, cmd, 3*time.Second)
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if r, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+				ready <- r
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout) // keep the pipe drained
+	}()
+	select {
+	case rest = <-ready:
+	case <-p.done:
+		t.Fatalf("e2e: %s exited before READY (%v); stderr:\n%s", name, p.err, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("e2e: %s not READY after 20s; stderr:\n%s", name, stderr.String())
+	}
+	return p, rest, stderr
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -106,34 +105,7 @@ func startIDP(t testing.TB, opts IDPOptions) *IDP {
 		"ROTATE_REFRESH="+strconv.FormatBool(!opts.NoRotation),
 		"RESOURCE="+opts.Audience,
 	)
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatalf("e2e: idp stdout: %v", err)
-	}
-	p := startProcess(t, cmd, 3*time.Second)
-
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if issuer, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
-				ready <- issuer
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout) // keep the pipe drained
-	}()
-
-	var issuer string
-	select {
-	case issuer = <-ready:
-	case <-p.done:
-		t.Fatalf("e2e: idp exited before READY (%v); stderr:\n%s", p.err, stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("e2e: idp not READY after 20s; stderr:\n%s", stderr.String())
-	}
+	_, issuer, stderr := startReady(t, "idp", cmd)
 	idp := &IDP{opts: opts, issuer: issuer, stderr: stderr, client: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(func() {
 		if t.Failed() {

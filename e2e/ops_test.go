@@ -187,33 +187,8 @@ func startIDPAt(t *testing.T, port int, public string) string {
 		"POST_LOGOUT_REDIRECT_URIS="+public+"/",
 		"RESOURCE="+DefaultAudience,
 	)
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := startProcess(t, cmd, 3*time.Second)
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if issuer, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
-				ready <- issuer
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case issuer := <-ready:
-		return issuer
-	case <-p.done:
-		t.Fatalf("idp exited before READY (%v):\n%s", p.err, stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("idp not READY after 20s:\n%s", stderr.String())
-	}
-	return ""
+	_, issuer, _ := startReady(t, "idp", cmd)
+	return issuer
 }
 
 // opsUpstream serves the streaming and slow routes and records which
@@ -371,7 +346,13 @@ func wsReadFrame(r *bufio.Reader) (op byte, payload []byte, masked bool, err err
 // metricsText scrapes /metrics.
 func metricsText(t *testing.T, bffURL string) string {
 	t.Helper()
-	resp, err := opsClient(nil).Get(bffURL + "/metrics")
+	return getMetrics(t, opsClient(nil), bffURL)
+}
+
+// getMetrics returns the text of GET base/metrics, failing t on anything but 200.
+func getMetrics(t *testing.T, c *http.Client, base string) string {
+	t.Helper()
+	resp, err := c.Get(base + "/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
