@@ -178,7 +178,7 @@ func (c *Chunker) Read(r *http.Request) (string, error) {
 			// A part without "=" is a name with an empty value, as
 			// net/http reads it: one of ours is then refused, not skipped.
 			name, val, _ := strings.Cut(part, "=")
-			if !strings.HasPrefix(name, c.prefix) {
+			if !InNamespace(c.name, name) {
 				continue
 			}
 			i, ok := c.index(name)
@@ -238,7 +238,7 @@ func (c *Chunker) present(r *http.Request) []string {
 	}
 	var names []string
 	for _, ck := range r.Cookies() {
-		if !strings.HasPrefix(ck.Name, c.prefix) {
+		if !InNamespace(c.name, ck.Name) {
 			continue
 		}
 		dup := false
@@ -279,6 +279,16 @@ func parseIndex(s string) (int, bool) {
 		n = n*10 + int(s[i]-'0')
 	}
 	return n, true
+}
+
+// InNamespace reports whether name belongs to the chunk namespace of base:
+// base + "." + anything. It is the one predicate for "is this one of our
+// session cookies": the reader (Read, Clear) takes every such name as its own
+// (a malformed one invalidates the session), so whatever filters cookies on
+// the BFF's behalf (the proxy, in both directions) must use it too, never a
+// narrower test such as IsChunkName.
+func InNamespace(base, name string) bool {
+	return base != "" && len(name) > len(base) && name[len(base)] == '.' && name[:len(base)] == base
 }
 
 // IsChunkName reports whether name is a chunk of the base name: base + "." +

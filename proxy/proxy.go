@@ -29,6 +29,10 @@ var (
 	ErrMethod = errors.New("proxy: method not forwarded")
 	// ErrUpstream means the upstream could not be reached or failed (502).
 	ErrUpstream = errors.New("proxy: upstream unavailable")
+	// ErrUpgrade means a protocol upgrade other than WebSocket (400).
+	ErrUpgrade = errors.New("proxy: only WebSocket upgrades are forwarded")
+	// ErrBodyTimeout means the request body arrived too slowly (408).
+	ErrBodyTimeout = errors.New("proxy: request body too slow")
 )
 
 // Sessions loads and stores the sealed session. *session.Store is one.
@@ -79,6 +83,16 @@ type Config struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// OnRefresh, when set, is called after every refresh attempt (metrics).
 	OnRefresh func(o Outcome, err error)
+	// OnSessionEnded, when set, is called when the provider refused a
+	// refresh and the session ended (its cookies are already being
+	// cleared): the server revokes the session id everywhere, so that a
+	// copy of the cookie dies too.
+	OnSessionEnded func(r *http.Request, s *session.Session)
+	// ForcedRefreshCooldown bounds refreshes forced by an upstream's
+	// 401 invalid_token: at most one per session per cooldown (a successor
+	// already cached is still used). Zero means 30 s; negative disables
+	// forced refreshes.
+	ForcedRefreshCooldown time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -201,6 +215,14 @@ func (p *Proxy) Routes() []Route {
 		out[i] = rt.Route
 	}
 	return out
+}
+
+// RouteFor returns the route serving path.
+func (p *Proxy) RouteFor(path string) (Route, bool) {
+	if rt := p.match(path); rt != nil {
+		return rt.Route, true
+	}
+	return Route{}, false
 }
 
 // Match reports whether a route serves path.

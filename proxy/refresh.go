@@ -68,6 +68,7 @@ const (
 	OutcomeShared    Outcome = "shared"    // joined a refresh in flight (single flight)
 	OutcomeSuccessor Outcome = "successor" // the token was already redeemed; the successor was used
 	OutcomeForwarded Outcome = "forwarded" // the owning instance refreshed (or had refreshed) it
+	OutcomeCooldown  Outcome = "cooldown"  // a forced refresh refused: the session had one within the cooldown
 )
 
 func newRefresher(r Refresher, owner Owner, grace time.Duration, now func() time.Time) *refresher {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // TokenMode says whether a route needs a signed-in session.
@@ -27,6 +28,19 @@ type Route struct {
 	Token TokenMode
 	// StripPrefix removes Path from the forwarded path ("/api/x" -> "/x").
 	StripPrefix bool
+	// InsecureUpstream allows a plain-http upstream on a host that is not
+	// loopback for a route that sends a bearer token. Without it such a
+	// route is refused at start: the token would cross the network in
+	// clear text.
+	InsecureUpstream bool
+	// BodyTimeout and BodyMinRate bound how long reading a request body
+	// may take, as Apache's mod_reqtimeout does: the body must be read
+	// within BodyTimeout plus one second for every BodyMinRate bytes
+	// received, so a long upload at a fair rate goes through while a
+	// trickle is cut. Zero means 30s and 1024 bytes/s; a negative
+	// BodyTimeout turns the limit off for the route.
+	BodyTimeout time.Duration
+	BodyMinRate int64
 }
 
 func (rt *Route) validate() error {

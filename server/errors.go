@@ -20,6 +20,7 @@ var (
 	errNotFound     = errors.New("server: not found")
 	errMethod       = errors.New("server: method not allowed")
 	errPanic        = errors.New("server: internal panic")
+	errBodyTimeout  = errors.New("server: request body too slow")
 )
 
 // publicError is what a client is told: a status, an OAuth-style error code
@@ -61,6 +62,10 @@ func classify(err error) publicError {
 		return publicError{http.StatusNotFound, "not_found", "no such endpoint"}
 	case errors.Is(err, errMethod), errors.Is(err, proxy.ErrMethod):
 		return publicError{http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed"}
+	case errors.Is(err, proxy.ErrUpgrade):
+		return publicError{http.StatusBadRequest, "invalid_request", "only WebSocket upgrades are forwarded"}
+	case errors.Is(err, proxy.ErrBodyTimeout), errors.Is(err, errBodyTimeout):
+		return publicError{http.StatusRequestTimeout, "request_timeout", "request body too slow"}
 	case errors.Is(err, proxy.ErrBadPath):
 		return publicError{http.StatusBadRequest, "invalid_request", "path with dot segments"}
 	case errors.Is(err, proxy.ErrUpstream):

@@ -360,7 +360,7 @@ func (s *Server) routes() *gin.Engine {
 	e.RedirectFixedPath = false
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(s.accessLog(), s.recovery())
+	e.Use(s.accessLog(), s.recovery(), s.bodyLimits())
 
 	auth := e.Group(s.cfg.Prefix, noStore())
 	auth.GET("/login", s.login)
