@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -67,7 +68,17 @@ type fileConfig struct {
 		Rotation    duration `yaml:"rotation"`
 	} `yaml:"keys"`
 	Revocation struct {
+		// SnapshotFile persists the list across restarts; default
+		// $STATE_DIRECTORY/revoked (systemd's StateDirectory=), else
+		// /var/lib/bff/revoked. It must be writable at start.
 		SnapshotFile string `yaml:"snapshot_file"`
+		// InMemory keeps the list in memory only: a restart then undoes
+		// every logout. Never the default.
+		InMemory bool `yaml:"in_memory"`
+		// MaxSingleUse bounds the values remembered as used once (sign-in
+		// states, logout-token ids); the oldest are evicted, never a new
+		// one refused. Zero means 200,000.
+		MaxSingleUse int `yaml:"max_single_use"`
 	} `yaml:"revocation"`
 	Cluster struct {
 		Bind       string   `yaml:"bind"`
@@ -85,6 +96,14 @@ type fileConfig struct {
 		Upstream    string `yaml:"upstream"`
 		Token       string `yaml:"token"`
 		StripPrefix bool   `yaml:"strip_prefix"`
+		// InsecureUpstream allows a plain-http upstream on a host that is
+		// not loopback for a route that sends a bearer token.
+		InsecureUpstream bool `yaml:"insecure_upstream"`
+		// BodyTimeout and BodyMinRate bound a request body's arrival:
+		// within body_timeout plus 1 s per body_min_rate bytes (default
+		// 30s and 1024); a negative body_timeout turns the limit off.
+		BodyTimeout duration `yaml:"body_timeout"`
+		BodyMinRate int64    `yaml:"body_min_rate"`
 	} `yaml:"routes"`
 	Log struct {
 		Format string `yaml:"format"` // json (default) or text
@@ -94,6 +113,10 @@ type fileConfig struct {
 		// line at once. Every other line is written at once, after them.
 		AccessFlush duration `yaml:"access_flush"`
 	} `yaml:"log"`
+
+	// stateDirectory is $STATE_DIRECTORY (systemd), where the revocation
+	// snapshot goes by default.
+	stateDirectory string
 }
 
 // duration is a time.Duration written in Go syntax ("90s", "8h"), kept as
@@ -110,6 +133,21 @@ func (d duration) parse(field string) (time.Duration, error) {
 		return 0, &configError{field, fmt.Sprintf("%q is not a duration like 90s or 8h", string(d))}
 	}
 	return v, nil
+}
+
+// parseSigned is parse, also accepting a negative duration ("-1s": off).
+func (d duration) parseSigned(field string) (time.Duration, error) {
+	if v, ok := strings.CutPrefix(strings.TrimSpace(string(d)), "-"); ok {
+		n, err := duration(v).parse(field)
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			return 0, &configError{field, fmt.Sprintf("%q is not a duration like 90s or 8h", string(d))}
+		}
+		return -n, nil
+	}
+	return d.parse(field)
 }
 
 // accessFlush is log.access_flush, 1s when not set.
@@ -146,6 +184,8 @@ func loadConfig(path string, getenv func(string) string) (*fileConfig, error) {
 	if err := applyEnv(reflect.ValueOf(fc).Elem(), "BFF", "", getenv); err != nil {
 		return nil, err
 	}
+	// systemd passes StateDirectory= as a colon-separated list; the first.
+	fc.stateDirectory, _, _ = strings.Cut(getenv("STATE_DIRECTORY"), ":")
 	return fc, nil
 }
 
@@ -240,7 +280,6 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		return sc, &configError{"upstream_idle_conns_per_host", "must not be negative"}
 	}
 	sc.UpstreamIdleConns = fc.UpstreamIdleConns
-	sc.SeparateMetrics = fc.MetricsListen != ""
 	for _, p := range fc.TrustedProxies {
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {
@@ -330,7 +369,9 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		return sc, &configError{"keys.secrets", "at least one master secret is required (bff keygen makes one; pass it as BFF_KEYS_SECRETS or keys.secrets_file)"}
 	}
 	sc.Secrets = secrets
-	sc.SnapshotFile = fc.Revocation.SnapshotFile
+	if err := fc.revocationConfig(&sc); err != nil {
+		return sc, err
+	}
 
 	if cc, err := fc.clusterConfig(); err != nil {
 		return sc, err
@@ -367,10 +408,78 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		default:
 			return sc, &configError{field + ".token", "must be user, optional or none"}
 		}
-		rt := proxy.Route{Path: r.Path, Upstream: u, Token: proxy.TokenMode(r.Token), StripPrefix: r.StripPrefix}
+		bodyTimeout, err := r.BodyTimeout.parseSigned(field + ".body_timeout")
+		if err != nil {
+			return sc, err
+		}
+		if r.BodyMinRate < 0 {
+			return sc, &configError{field + ".body_min_rate", "must not be negative (bytes per second)"}
+		}
+		rt := proxy.Route{
+			Path: r.Path, Upstream: u, Token: proxy.TokenMode(r.Token), StripPrefix: r.StripPrefix,
+			InsecureUpstream: r.InsecureUpstream, BodyTimeout: bodyTimeout, BodyMinRate: r.BodyMinRate,
+		}
 		sc.Routes = append(sc.Routes, rt)
 	}
 	return sc, nil
+}
+
+// defaultStateDir is where the revocation snapshot goes when neither
+// revocation.snapshot_file nor STATE_DIRECTORY says otherwise.
+var defaultStateDir = "/var/lib/bff"
+
+// revocationConfig chooses where the revocation list persists. Persistence
+// is the default, since a restart must never undo a logout: the snapshot
+// goes under $STATE_DIRECTORY or /var/lib/bff unless snapshot_file names
+// another place, and its directory must be writable now, not at the first
+// logout. Only an explicit in_memory: true keeps the list in memory.
+func (fc *fileConfig) revocationConfig(sc *server.Config) error {
+	rc := fc.Revocation
+	if rc.MaxSingleUse < 0 {
+		return &configError{"revocation.max_single_use", "must not be negative"}
+	}
+	sc.MaxSingleUse = rc.MaxSingleUse
+	if rc.InMemory {
+		if rc.SnapshotFile != "" {
+			return &configError{"revocation.in_memory", "set either in_memory or snapshot_file, not both"}
+		}
+		return nil
+	}
+	path := rc.SnapshotFile
+	if path == "" {
+		dir := fc.stateDirectory
+		if dir == "" {
+			dir = defaultStateDir
+		}
+		path = filepath.Join(dir, "revoked")
+	}
+	if err := checkWritable(filepath.Dir(path)); err != nil {
+		return &configError{"revocation.snapshot_file", fmt.Sprintf("%s: %v; set revocation.snapshot_file to a writable path "+
+			"(systemd: StateDirectory=bff), or revocation.in_memory: true to keep logouts in memory only (a restart then undoes them)", path, err)}
+	}
+	sc.SnapshotFile = path
+	return nil
+}
+
+// checkWritable is writableDir; the package's tests replace it so that a
+// config naming /var/lib/bff creates nothing on the test machine.
+var checkWritable = writableDir
+
+// writableDir creates dir (0700) when missing and proves a file can be
+// created in it.
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return errors.Unwrap(err)
+	}
+	f, err := os.CreateTemp(dir, ".bff-check-*")
+	if err != nil {
+		if u := errors.Unwrap(err); u != nil {
+			return u
+		}
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 func isLoopback(host string) bool {

@@ -119,6 +119,7 @@ func TestServeStartsAndStops(t *testing.T) {
 		"BFF_OIDC_CLIENT_ID":     "c",
 		"BFF_OIDC_CLIENT_SECRET": "serve-test-client-secret",
 		"BFF_KEYS_SECRETS":       secretOne,
+		"STATE_DIRECTORY":        t.TempDir(), // the revocation snapshot's default place
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -149,9 +149,10 @@ log:
   format: "json"
   level: "${BFF_LOG_LEVEL:-info}"
 EOF
-  if [[ ${BFF_PROF:-0} == 1 ]]; then
-    echo "metrics_listen: \"$BFF_PPROF\"" >>"$WORK/bff.yaml"
-  fi
+  # Metrics (and /debug/pprof/ in a -tags pprof build) are only on
+  # metrics_listen, never on the app's listener.
+  BFF_METRICS="${BFF_PPROF:-127.0.0.1:$(free_port)}"
+  echo "metrics_listen: \"$BFF_METRICS\"" >>"$WORK/bff.yaml"
   start bff env ${BFF_ENV:-} BFF_OIDC_CLIENT_SECRET="$CLIENT_SECRET" BFF_KEYS_SECRETS="$key" "$WORK/bin/bff" serve -config "$WORK/bff.yaml"
   for _ in $(seq 1 400); do
     [[ $(curl -s -o /dev/null -w '%{http_code}' "$BFF_URL/readyz") == 200 ]] && break

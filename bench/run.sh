@@ -183,24 +183,24 @@ SOAK_LINE=""
 if [[ $SOAK_MIN -gt 0 ]]; then
   secs=$((SOAK_MIN * 60))
   log "soak: ${SOAK_MIN} min of load on the BFF"
-  idle_rss0=$(rss_kib "$PID_bff"); idle_g0=$(goroutines "$BFF_URL/metrics")
+  idle_rss0=$(rss_kib "$PID_bff"); idle_g0=$(goroutines "http://$BFF_METRICS/metrics")
   c0=$(upstream_counts)
   ( run_wrk "$secs" "${URL[bff]}" "$COOKIE_FILE" >"$WORK/soak.result" ) &
   soak_pid=$!
   PIDS+=("$soak_pid")
   sleep 10
-  rss0=$(rss_kib "$PID_bff"); g0=$(goroutines "$BFF_URL/metrics")
+  rss0=$(rss_kib "$PID_bff"); g0=$(goroutines "http://$BFF_METRICS/metrics")
   : >"$WORK/soak.tsv"
   for ((t = 10; t < secs - 10; t += 10)); do
-    printf '%s\t%s\t%s\n' "$t" "$(rss_kib "$PID_bff")" "$(goroutines "$BFF_URL/metrics")" >>"$WORK/soak.tsv"
+    printf '%s\t%s\t%s\n' "$t" "$(rss_kib "$PID_bff")" "$(goroutines "http://$BFF_METRICS/metrics")" >>"$WORK/soak.tsv"
     sleep 10
   done
-  rss1=$(rss_kib "$PID_bff"); g1=$(goroutines "$BFF_URL/metrics")
+  rss1=$(rss_kib "$PID_bff"); g1=$(goroutines "http://$BFF_METRICS/metrics")
   wait "$soak_pid" || die "soak wrk failed"
   res=$(cat "$WORK/soak.result")
   c1=$(upstream_counts)
   sleep 2
-  idle_rss1=$(rss_kib "$PID_bff"); idle_g1=$(goroutines "$BFF_URL/metrics")
+  idle_rss1=$(rss_kib "$PID_bff"); idle_g1=$(goroutines "http://$BFF_METRICS/metrics")
   req=$(field "$res" requests)
   dt=$(($(cut -d' ' -f1 <<<"$c1") - $(cut -d' ' -f1 <<<"$c0")))
   db=$(($(cut -d' ' -f2 <<<"$c1") - $(cut -d' ' -f2 <<<"$c0")))

@@ -249,7 +249,7 @@ func (s *advStack) send(t *testing.T, method, path, cookie string, headers map[s
 
 func (s *advStack) metrics(t *testing.T) string {
 	t.Helper()
-	return getMetrics(t, s.metricsClient, s.bff.URL())
+	return getMetrics(t, s.metricsClient, s.bff.MetricsURL())
 }
 
 // advState is what "nothing changed" compares.

@@ -35,6 +35,7 @@ type BFFOptions struct {
 type BFF struct {
 	opts    BFFOptions
 	url     string // public URL, http://localhost:PORT
+	metrics string // metrics_listen, http://127.0.0.1:PORT
 	dir     string // its temporary directory (config, snapshot file)
 	logs    *syncBuffer
 	proc    *process
@@ -83,6 +84,7 @@ func startBFF(t testing.TB, opts BFFOptions) *BFF {
 	b := &BFF{
 		opts:    opts,
 		url:     fmt.Sprintf("http://localhost:%d", opts.Port),
+		metrics: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		dir:     dir,
 		logs:    &syncBuffer{},
 		cfgPath: filepath.Join(dir, "bff.yaml"),
@@ -130,6 +132,7 @@ func (b *BFF) configYAML() string {
 	o := b.opts
 	return fmt.Sprintf(`listen: %s
 public_url: %s
+metrics_listen: %s
 oidc:
   issuer: %s
   client_id: %s
@@ -152,6 +155,7 @@ log:
 %s`,
 		q(fmt.Sprintf("127.0.0.1:%d", o.Port)),
 		q(b.url),
+		q(strings.TrimPrefix(b.metrics, "http://")),
 		q(o.Issuer),
 		q(o.ClientID),
 		q(b.url+"/"),
@@ -171,6 +175,10 @@ func staticDirYAML(dir string) string {
 	}
 	return "static_dir: " + strconv.Quote(dir) + "\n"
 }
+
+// MetricsURL is where the BFF serves its metrics (metrics_listen): never
+// on the public listener.
+func (b *BFF) MetricsURL() string { return b.metrics }
 
 // URL is the BFF's public URL, http://localhost:PORT (no trailing slash).
 func (b *BFF) URL() string { return b.url }

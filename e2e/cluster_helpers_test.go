@@ -39,6 +39,7 @@ type clusterNode struct {
 	name        string
 	port        int // HTTP, on 127.0.0.1
 	gossip      int // memberlist UDP and TCP, on 127.0.0.1
+	metrics     int // metrics_listen, on 127.0.0.1
 	dir         string
 	cfgPath     string
 	secretsPath string
@@ -128,11 +129,12 @@ func startClusterWith(t *testing.T, opts clusterOptions) *testCluster {
 	c.cluster = base64.StdEncoding.EncodeToString(key)
 	for i := range 3 {
 		c.nodes = append(c.nodes, &clusterNode{
-			name:   string(rune('a' + i)),
-			port:   freePort(t),
-			gossip: freeGossipPort(t),
-			dir:    t.TempDir(),
-			logs:   &syncBuffer{},
+			name:    string(rune('a' + i)),
+			port:    freePort(t),
+			gossip:  freeGossipPort(t),
+			metrics: freePort(t),
+			dir:     t.TempDir(),
+			logs:    &syncBuffer{},
 		})
 	}
 	c.idp = startIDP(t, IDPOptions{
@@ -214,10 +216,14 @@ cluster:
 log:
   format: "json"
   access_flush: "0s" # each line at once: the log checks read while the BFF runs
+metrics_listen: %s
+revocation:
+  snapshot_file: %s
 `,
 		q(fmt.Sprintf("127.0.0.1:%d", n.port)), q(c.public), q(c.idp.Issuer()), q(c.idp.ClientID()),
 		q(c.public+"/"), q(n.secretsPath), q(clusterRotation.String()), q(c.up.URL()),
-		q(fmt.Sprintf("127.0.0.1:%d", n.gossip)), strings.Join(js, ", "), q(c.cluster), q("bff-"+n.name))
+		q(fmt.Sprintf("127.0.0.1:%d", n.gossip)), strings.Join(js, ", "), q(c.cluster), q("bff-"+n.name),
+		q(fmt.Sprintf("127.0.0.1:%d", n.metrics)), q(filepath.Join(n.dir, "revoked")))
 }
 
 // writeSecrets replaces the instance's secrets file (one secret a line);
@@ -480,10 +486,10 @@ func (c *testCluster) waitRefusedEverywhere(nodes []*clusterNode, start time.Tim
 	return worst, nil
 }
 
-// metricsOf scrapes an instance's /metrics.
+// metricsOf scrapes an instance's metrics (on its metrics_listen).
 func (c *testCluster) metricsOf(t testing.TB, n *clusterNode) string {
 	t.Helper()
-	resp, err := c.client.Get(n.url() + "/metrics")
+	resp, err := c.client.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", n.metrics))
 	if err != nil {
 		t.Fatalf("bff %s GET /metrics: %v", n.name, err)
 	}

@@ -50,7 +50,7 @@ type opsOptions struct {
 	publicScheme      string // "http" (default) or "https"
 }
 
-func (o opsOptions) yaml(dir string) string {
+func (o opsOptions) yaml(dir string, metricsPort int) string {
 	q := strconv.Quote
 	scheme := o.publicScheme
 	if scheme == "" {
@@ -58,7 +58,7 @@ func (o opsOptions) yaml(dir string) string {
 	}
 	public := fmt.Sprintf("%s://localhost:%d", scheme, o.port)
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: %s\npublic_url: %s\n", q(fmt.Sprintf("127.0.0.1:%d", o.port)), q(public))
+	fmt.Fprintf(&b, "listen: %s\npublic_url: %s\nmetrics_listen: %s\n", q(fmt.Sprintf("127.0.0.1:%d", o.port)), q(public), q(fmt.Sprintf("127.0.0.1:%d", metricsPort)))
 	if o.certFile != "" {
 		fmt.Fprintf(&b, "tls:\n  cert_file: %s\n  key_file: %s\n", q(o.certFile), q(o.keyFile))
 	}
@@ -85,6 +85,7 @@ routes:
 // opsBFF is a running BFF started by startOpsBFF.
 type opsBFF struct {
 	url       string // public URL
+	metrics   string // http://127.0.0.1:PORT of metrics_listen
 	dir       string
 	cfgPath   string
 	keySecret string
@@ -108,6 +109,7 @@ func startOpsBFF(t *testing.T, o opsOptions) *opsBFF {
 		cfgPath:   filepath.Join(dir, "bff.yaml"),
 		keySecret: newKeySecret(t),
 		logs:      &syncBuffer{},
+		metrics:   fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 	}
 	b.writeConfig(t, o)
 	cmd := exec.Command(bin, "serve", "-config", b.cfgPath)
@@ -125,7 +127,9 @@ func startOpsBFF(t *testing.T, o opsOptions) *opsBFF {
 
 func (b *opsBFF) writeConfig(t *testing.T, o opsOptions) {
 	t.Helper()
-	if err := os.WriteFile(b.cfgPath, []byte(o.yaml(b.dir)), 0o600); err != nil {
+	_, port, _ := strings.Cut(strings.TrimPrefix(b.metrics, "http://"), ":")
+	mp, _ := strconv.Atoi(port)
+	if err := os.WriteFile(b.cfgPath, []byte(o.yaml(b.dir, mp)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -343,10 +347,10 @@ func wsReadFrame(r *bufio.Reader) (op byte, payload []byte, masked bool, err err
 	return op, payload, masked, nil
 }
 
-// metricsText scrapes /metrics.
-func metricsText(t *testing.T, bffURL string) string {
+// metricsText scrapes the metrics on the BFF's metrics_listen.
+func metricsText(t *testing.T, b *opsBFF) string {
 	t.Helper()
-	return getMetrics(t, opsClient(nil), bffURL)
+	return getMetrics(t, opsClient(nil), b.metrics)
 }
 
 // getMetrics returns the text of GET base/metrics, failing t on anything but 200.
@@ -421,7 +425,7 @@ func TestOpsFlow(t *testing.T) {
 	bff := startOpsBFF(t, opts)
 	bff.waitReady(t)
 	bffURL, _ := url.Parse(bff.url)
-	before := metricsText(t, bff.url)
+	before := metricsText(t, bff)
 
 	b := newBrowser(t)
 	browsers := []*Browser{b}
@@ -547,10 +551,10 @@ func TestOpsFlow(t *testing.T) {
 	})
 
 	mustRun(t, "refusal_counted", func(t *testing.T) {
-		m0 := metric(metricsText(t, bff.url), "bff_refused_total", map[string]string{"reason": "forbidden"})
+		m0 := metric(metricsText(t, bff), "bff_refused_total", map[string]string{"reason": "forbidden"})
 		r := b.Get(t, bff.url+"/api/x", nil) // no X-CSRF
 		assertJSONError(t, r, http.StatusForbidden)
-		m1 := metric(metricsText(t, bff.url), "bff_refused_total", map[string]string{"reason": "forbidden"})
+		m1 := metric(metricsText(t, bff), "bff_refused_total", map[string]string{"reason": "forbidden"})
 		if m1 < m0+1 {
 			t.Errorf("bff_refused_total{reason=forbidden} %v -> %v, want +1", m0, m1)
 		}
@@ -597,7 +601,7 @@ func TestOpsFlow(t *testing.T) {
 	})
 
 	t.Run("metrics_moved", func(t *testing.T) {
-		after := metricsText(t, bff.url)
+		after := metricsText(t, bff)
 		checks := []struct {
 			name   string
 			labels map[string]string

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,29 +68,36 @@ func TestStaticDirMissing(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	// Off the app's listener by default: the metrics are for operators.
 	e := newEnv(t, envOptions{})
 	b := e.browser()
 	b.signIn("/")
 	b.do(http.MethodGet, "/api/x", e.apiHeaders())
 	b.get("/auth/nope")
-	r := b.get("/metrics")
-	if r.StatusCode != http.StatusOK {
-		t.Fatalf("/metrics: %d", r.StatusCode)
+	if r := b.get("/metrics"); strings.Contains(r.body, "bff_revocation_list_entries") {
+		t.Errorf("/metrics on the main handler by default: %d", r.StatusCode)
 	}
+	// MetricsHandler (what main serves on metrics_listen) has them all.
+	rec := httptest.NewRecorder()
+	e.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("MetricsHandler: %d", rec.Code)
+	}
+	body := rec.Body.String()
 	for _, want := range []string{"bff_http_requests_total", "bff_sessions_total", "bff_session_cookie_bytes"} {
-		if !strings.Contains(r.body, want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 	for _, leak := range []string{"eyJ", testClientSecret} {
-		if strings.Contains(r.body, leak) {
+		if strings.Contains(body, leak) {
 			t.Errorf("/metrics shows %q", leak)
 		}
 	}
 
-	sep := newEnv(t, envOptions{config: func(c *server.Config) { c.SeparateMetrics = true }})
-	if r := sep.browser().get("/metrics"); r.StatusCode == http.StatusOK && strings.Contains(r.body, "bff_http_requests_total") {
-		t.Error("SeparateMetrics still serves /metrics on the main handler")
+	pub := newEnv(t, envOptions{config: func(c *server.Config) { c.PublicMetrics = true }})
+	if r := pub.browser().get("/metrics"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "bff_revocation_list_entries") {
+		t.Errorf("PublicMetrics does not serve /metrics on the main handler: %d", r.StatusCode)
 	}
 }
 

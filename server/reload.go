@@ -64,7 +64,7 @@ func (s *Server) restartField(cfg Config) string {
 		{"trusted_proxies", !slices.Equal(cfg.TrustedProxies, s.cfg.TrustedProxies)},
 		{"static_dir", cfg.StaticDir != s.cfg.StaticDir},
 		{"upstream_idle_conns_per_host", cfg.UpstreamIdleConns != s.cfg.UpstreamIdleConns},
-		{"metrics_listen", cfg.SeparateMetrics != s.cfg.SeparateMetrics},
+		{"metrics_listen", cfg.PublicMetrics != s.cfg.PublicMetrics},
 		{"cluster", !sameCluster(cfg.Cluster, s.cfg.Cluster)},
 		{"cluster.internal_url", cfg.InternalURL != s.cfg.InternalURL},
 	}

@@ -64,8 +64,14 @@ type Config struct {
 	UpstreamIdleConns int
 	// TrustedProxies whose X-Forwarded-For and X-Request-Id are believed.
 	TrustedProxies []netip.Prefix
-	// SnapshotFile persists the revocation list; empty keeps it in memory.
+	// SnapshotFile persists the revocation list; empty keeps it in memory
+	// (main never leaves it empty unless told revocation.in_memory).
 	SnapshotFile string
+	// MaxSingleUse bounds the values remembered as used once (sign-in
+	// states, logout-token ids, internal request ids); when full the ones
+	// that expire first are evicted, a new one is never refused. Zero
+	// means 200,000.
+	MaxSingleUse int
 	// Cluster, when set, replicates the revocation list to the other
 	// instances; nil runs a single instance.
 	Cluster *cluster.Config
@@ -79,9 +85,11 @@ type Config struct {
 	Static http.Handler
 	// StaticDir is a directory of app files (index.html for "/").
 	StaticDir string
-	// SeparateMetrics leaves /metrics off the main handler (main serves
-	// MetricsHandler on its own listener).
-	SeparateMetrics bool
+	// PublicMetrics also serves /metrics on the main handler. Off by
+	// default: the metrics (Go version, counts of sign-ins, logouts and
+	// refusals) are for operators, so main serves MetricsHandler only on
+	// its own listener (metrics_listen).
+	PublicMetrics bool
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// AccessLogger writes the one line per request; nil means Logger. main
@@ -371,7 +379,7 @@ func (s *Server) routes() *gin.Engine {
 	e.POST(internalRefreshPath, noStore(), s.internalRefresh)
 	e.GET("/healthz", noStore(), func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", noStore(), s.readyz)
-	if !s.cfg.SeparateMetrics {
+	if s.cfg.PublicMetrics {
 		e.GET("/metrics", gin.WrapH(s.metrics.handler()))
 	}
 	e.NoMethod(func(c *gin.Context) { s.abort(c, errMethod) })
