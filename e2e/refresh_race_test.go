@@ -304,8 +304,10 @@ func TestRefreshRace(t *testing.T) {
 		t.Logf("captured a genuine internal refresh request (%d bytes) from bff %s to bff %s (session %d of %d)",
 			len(captured.body), forwarder.name, rec.name, victim+1, candidates)
 
-		// refused sends body to target and checks 403 JSON, the refusal
-		// counter and that the provider redeemed nothing.
+		// refused sends body to target and checks 404 JSON (as for any path
+		// that does not exist: a forged request learns nothing, not even
+		// that the instance is clustered), the refusal counter and that the
+		// provider redeemed nothing.
 		refused := func(t *testing.T, target *clusterNode, what string, body []byte) {
 			t.Helper()
 			rc.idp.Reset(t)
@@ -313,8 +315,8 @@ func TestRefreshRace(t *testing.T) {
 			status, ctype, code, err := rc.postInternal(target.url(), body)
 			after := rc.refreshCounters(t, nodes)
 			st := rc.idp.Stats(t)
-			if err != nil || status != http.StatusForbidden || !strings.HasPrefix(ctype, "application/json") || code != "forbidden" {
-				t.Errorf("%s to bff %s: status %d, Content-Type %q, error %q, %v; want 403 JSON forbidden", what, target.name, status, ctype, code, err)
+			if err != nil || status != http.StatusNotFound || !strings.HasPrefix(ctype, "application/json") || code != "not_found" {
+				t.Errorf("%s to bff %s: status %d, Content-Type %q, error %q, %v; want 404 JSON not_found", what, target.name, status, ctype, code, err)
 			}
 			if d := delta(before, after, "bff_internal_requests_refused_total"); d[slices.Index(nodes, target)] != 1 {
 				t.Errorf("%s to bff %s: bff_internal_requests_refused_total moved by %v (by instance), want +1 on bff %s", what, target.name, d, target.name)
@@ -349,8 +351,8 @@ func TestRefreshRace(t *testing.T) {
 			}
 			// Through the balancer too: the endpoint is on the public listener.
 			status, _, code, err := rc.postInternal(rc.public, []byte(jwe))
-			if err != nil || status != http.StatusForbidden || code != "forbidden" {
-				t.Errorf("JWE-looking string through nginx: status %d, error %q, %v; want 403 forbidden", status, code, err)
+			if err != nil || status != http.StatusNotFound || code != "not_found" {
+				t.Errorf("JWE-looking string through nginx: status %d, error %q, %v; want 404 not_found", status, code, err)
 			}
 		})
 

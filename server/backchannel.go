@@ -77,7 +77,12 @@ func (s *Server) backchannelLogout(c *gin.Context) {
 		return
 	}
 	now := s.now()
-	if !s.jtis.add(lt.JTI, now) {
+	first, err := s.useOnce(onceLogoutJTI, s.idp.Issuer()+"\x00"+lt.JTI, now.Add(jtiTTL))
+	if err != nil {
+		s.abort(c, err)
+		return
+	}
+	if !first {
 		s.abort(c, errReplay)
 		return
 	}

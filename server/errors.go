@@ -41,9 +41,13 @@ func classify(err error) publicError {
 		errors.Is(err, oauth.ErrReauthRequired) && !errors.Is(err, errDuringLogin):
 		return publicError{http.StatusUnauthorized, "unauthenticated", "session ended; sign in again"}
 	case errors.Is(err, errForgedInternal):
-		return publicError{http.StatusForbidden, "forbidden", "request refused"}
+		// As for a path that does not exist: a forged request learns
+		// nothing, not even that the instance is clustered.
+		return publicError{http.StatusNotFound, "not_found", "no such endpoint"}
 	case errors.Is(err, errForbidden):
 		return publicError{http.StatusForbidden, "forbidden", "cross-site request or missing anti-forgery header"}
+	case errors.Is(err, errBadTicket):
+		return publicError{http.StatusBadRequest, "invalid_request", "sign-out link invalid; sign out again"}
 	case errors.Is(err, errBadReturnTo):
 		return publicError{http.StatusBadRequest, "invalid_request", "returnTo must be a same-origin relative path"}
 	case errors.As(err, &authErr):

@@ -150,7 +150,12 @@ func (s *Server) callback(c *gin.Context) {
 	// A flow is single use on the server too: a replayed callback (with a
 	// copy of the login cookie) must not reach the provider, which would
 	// see the code reused and revoke the genuine sign-in's grant.
-	if !s.usedStates.add(st.State, s.now()) {
+	first, err := s.useOnce(onceState, st.State, time.Unix(st.Created, 0).Add(loginTTL))
+	if err != nil {
+		s.abort(c, err)
+		return
+	}
+	if !first {
 		s.abort(c, fmt.Errorf("%w: state already used", errLoginExpired))
 		return
 	}

@@ -15,8 +15,10 @@ import (
 // logout answers POST /auth/logout (with the anti-forgery header): it revokes
 // the session id locally, so a copied cookie dies, revokes the refresh token at
 // the provider (RFC 7009), clears every session chunk, and answers
-// {"logout_url": ...}: the provider's end-session URL, for the app to navigate
-// to (a fetch cannot follow a cross-origin redirect).
+// {"logout_url": ...} for the app to navigate to (a fetch cannot follow a
+// cross-origin redirect): a URL of the BFF's own that redirects to the
+// provider's end-session endpoint, so that the ID token it passes as
+// id_token_hint never reaches page script (see endsession.go).
 func (s *Server) logout(c *gin.Context) {
 	r, w := c.Request, c.Writer
 	sess, err := s.sessions.Load(r)
@@ -45,12 +47,5 @@ func (s *Server) logout(c *gin.Context) {
 		}
 		s.log.Info("signed out", "session", sess)
 	}
-	logoutURL, err := s.idp.EndSessionURL(hint)
-	if err != nil {
-		logoutURL = s.cfg.OIDC.PostLogoutRedirectURL
-		if logoutURL == "" {
-			logoutURL = "/"
-		}
-	}
-	c.JSON(http.StatusOK, gin.H{"logout_url": logoutURL})
+	c.JSON(http.StatusOK, gin.H{"logout_url": s.logoutURL(hint)})
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,9 @@ import (
 
 	"github.com/bff-project/bff/server"
 )
+
+// jws matches a compact JWS, the form of every token the provider issues.
+var jws = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
 
 type logoutAnswer struct {
 	LogoutURL string `json:"logout_url"`
@@ -46,12 +50,28 @@ func TestLogoutWithSession(t *testing.T) {
 	}
 	var ans logoutAnswer
 	r.json(t, &ans)
-	if !strings.HasPrefix(ans.LogoutURL, e.endpoints.EndSession+"?") {
-		t.Fatalf("logout_url %q, want the provider's end-session endpoint %s", ans.LogoutURL, e.endpoints.EndSession)
+	// Page script reads this answer: no token in any form, only a URL of
+	// the BFF's own carrying a sealed, single-use ticket.
+	if jws.MatchString(r.body) {
+		t.Errorf("the logout answer holds a JWS (a token): %s", r.body)
 	}
-	q := mustParse(t, ans.LogoutURL).Query()
-	if !strings.HasPrefix(q.Get("id_token_hint"), "eyJ") {
-		t.Errorf("logout_url has no id_token_hint")
+	ticketPrefix := e.cfg.PublicURL + "/auth/end-session?t="
+	if !strings.HasPrefix(ans.LogoutURL, ticketPrefix) {
+		t.Fatalf("logout_url %q, want %s...", ans.LogoutURL, ticketPrefix)
+	}
+	path := strings.TrimPrefix(ans.LogoutURL, e.cfg.PublicURL)
+	// The navigation: a redirect to the provider with the hint.
+	nav := b.get(path)
+	if nav.StatusCode != http.StatusFound {
+		t.Fatalf("GET logout_url: %d %s", nav.StatusCode, nav.body)
+	}
+	loc := nav.Header.Get("Location")
+	if !strings.HasPrefix(loc, e.endpoints.EndSession+"?") {
+		t.Fatalf("end-session redirect to %q, want the provider's end-session endpoint %s", loc, e.endpoints.EndSession)
+	}
+	q := mustParse(t, loc).Query()
+	if !jws.MatchString(q.Get("id_token_hint")) {
+		t.Errorf("end-session redirect has no id_token_hint")
 	}
 	if got := q.Get("post_logout_redirect_uri"); got != e.cfg.PublicURL+"/" {
 		t.Errorf("post_logout_redirect_uri %q, want %q", got, e.cfg.PublicURL+"/")
@@ -59,6 +79,21 @@ func TestLogoutWithSession(t *testing.T) {
 	if got := q.Get("client_id"); got != testClientID {
 		t.Errorf("client_id %q", got)
 	}
+	if cc := nav.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("end-session Cache-Control %q", cc)
+	}
+	// Single use: again, still a sign-out at the provider, but no hint.
+	again := b.get(path)
+	if loc := again.Header.Get("Location"); again.StatusCode != http.StatusFound || !strings.HasPrefix(loc, e.endpoints.EndSession+"?") ||
+		mustParse(t, loc).Query().Has("id_token_hint") {
+		t.Errorf("second use of the ticket: %d to %q, want the end-session endpoint without id_token_hint", again.StatusCode, loc)
+	}
+	// A ticket that does not open is refused, and so is one of another purpose.
+	flipped := []byte(path)
+	flipped[len(flipped)-5] ^= 1
+	checkJSONError(t, b.get(string(flipped)), http.StatusBadRequest, "invalid_request")
+	checkJSONError(t, b.get("/auth/end-session?t="+old.value("localhost", chunks[0])), http.StatusBadRequest, "invalid_request")
+	checkJSONError(t, b.get("/auth/end-session"), http.StatusBadRequest, "invalid_request")
 	for _, name := range chunks {
 		if !slices.Contains(r.deleted(), name) {
 			t.Errorf("chunk %s not cleared; deleted %v", name, r.deleted())

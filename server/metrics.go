@@ -67,7 +67,7 @@ func newMetrics(revocationLen func() int) *metrics {
 		Buckets: prometheus.DefBuckets,
 	}, []string{"code"})
 	m.revocation = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "bff_revocations_total", Help: "Revocations recorded, by kind: logout, backchannel.",
+		Name: "bff_revocations_total", Help: "Revocations recorded, by kind: logout, backchannel, refresh_refused (the provider refused a refresh).",
 	}, []string{"kind"})
 	m.gossipSent = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bff_cluster_revocations_broadcast_total", Help: "Revocations this instance sent to the cluster.",

@@ -66,7 +66,6 @@ type owner struct {
 	s      *Server
 	sealer *crypto.Sealer
 	client *http.Client
-	jtis   seenJTIs
 }
 
 var _ proxy.Owner = (*owner)(nil)
@@ -234,7 +233,7 @@ func (s *Server) internalRefresh(c *gin.Context) {
 		s.abort(c, fmt.Errorf("%w: stale, incomplete or for another member", errForgedInternal))
 		return
 	}
-	if !s.owner.jtis.add(req.JTI, now) {
+	if first, err := s.useOnce(onceInternal, req.JTI, time.Unix(req.IssuedAt, 0).Add(internalMaxAge)); err != nil || !first {
 		s.metrics.internalRefused.Inc()
 		s.abort(c, fmt.Errorf("%w: replayed", errForgedInternal))
 		return

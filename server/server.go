@@ -117,8 +117,7 @@ type Server struct {
 	idp          *oauth.Client
 	proxy        *proxy.Proxy
 	engine       *gin.Engine
-	jtis         seenJTIs // logout-token ids seen (replays refused)
-	usedStates   seenJTIs // login states completed (callback replays refused)
+	once         onceStore // single-use values, on every instance
 }
 
 // New validates cfg and wires the BFF. It does not contact the provider:
@@ -178,6 +177,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.once = &localOnce{}
 	s.metrics = newMetrics(s.revoked.Len)
 	if cfg.Cluster != nil {
 		if s.owner, err = newOwner(s, cfg.Cluster.Secret); err != nil {
@@ -227,6 +227,7 @@ func New(cfg Config) (*Server, error) {
 		IsBFFCookie:         s.isBFFCookie,
 		ErrorHandler:        s.fail,
 		OnRefresh:           s.metrics.observeRefresh,
+		OnSessionEnded:      s.refreshRefused,
 		Owner:               ownerOrNil(s.owner),
 		MaxIdleConnsPerHost: cfg.UpstreamIdleConns,
 		Logger:              s.log,
@@ -284,6 +285,17 @@ func (s *Server) revoke(e revocation.Entry) error {
 	}
 	_, err := s.revoked.Add(e)
 	return err
+}
+
+// refreshRefused revokes a session whose refresh the provider refused: its
+// cookies are being cleared, but a copy of them would otherwise keep working
+// while its access token lasts.
+func (s *Server) refreshRefused(r *http.Request, sess *session.Session) {
+	if err := s.revoke(revocation.Entry{Kind: revocation.KindSession, Key: sess.ID, Expiry: sess.ExpiryTime()}); err != nil {
+		s.log.Error("refresh refused: session could not be revoked", "session", sess, "err", err)
+		return
+	}
+	s.metrics.revocation.WithLabelValues("refresh_refused").Inc()
 }
 
 // Close leaves the cluster cleanly (so the others stop counting on this
@@ -375,6 +387,7 @@ func (s *Server) routes() *gin.Engine {
 	auth.GET("/callback", s.callback)
 	auth.GET("/user", s.sameOrigin(false), s.user)
 	auth.POST("/logout", s.sameOrigin(true), s.logout)
+	auth.GET("/end-session", s.endSession)
 	auth.POST("/backchannel-logout", s.backchannelLogout)
 	e.POST(internalRefreshPath, noStore(), s.internalRefresh)
 	e.GET("/healthz", noStore(), func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
