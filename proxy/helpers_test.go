@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bff-project/bff/crypto"
 	"github.com/bff-project/bff/internal/testsupport"
 	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
@@ -28,11 +29,12 @@ const (
 	clearedMarker = sessionCookie + ".0=; Path=/; Max-Age=0"
 )
 
-// isBFFCookie is the IsBFFCookie of the tests: the session chunks and the
-// per-flow login cookies.
+// isBFFCookie is the IsBFFCookie the server passes: every name the cookie
+// reader takes as its own (crypto.InNamespace: NAME.<anything>, canonical
+// chunk index or not) and the per-flow login cookies. The bare NAME is not
+// one: the reader ignores it.
 func isBFFCookie(name string) bool {
-	return name == sessionCookie || strings.HasPrefix(name, sessionCookie+".") ||
-		strings.HasPrefix(name, sessionCookie+"-login.")
+	return crypto.InNamespace(sessionCookie, name) || strings.HasPrefix(name, sessionCookie+"-login.")
 }
 
 // clock is a fixed, settable clock.
@@ -288,6 +290,13 @@ type harness struct {
 	mu       sync.Mutex
 	errs     []error
 	outcomes []refreshCall
+	ended    []endedCall
+}
+
+// endedCall is one OnSessionEnded call.
+type endedCall struct {
+	ID     string
+	Clears int // Sessions.Clear calls made before it
 }
 
 // errStatus is what the test ErrorHandler writes.
@@ -321,6 +330,12 @@ func newHarness(t *testing.T, edit func(*proxy.Config, *upstream)) *harness {
 		OnRefresh: func(o proxy.Outcome, err error) {
 			h.mu.Lock()
 			h.outcomes = append(h.outcomes, refreshCall{o, err})
+			h.mu.Unlock()
+		},
+		OnSessionEnded: func(r *http.Request, s *session.Session) {
+			_, _, clears := h.sess.counts()
+			h.mu.Lock()
+			h.ended = append(h.ended, endedCall{s.ID, clears})
 			h.mu.Unlock()
 		},
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -362,6 +377,12 @@ func (h *harness) errors() []error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]error(nil), h.errs...)
+}
+
+func (h *harness) endedSessions() []endedCall {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]endedCall(nil), h.ended...)
 }
 
 func (h *harness) refreshes() []refreshCall {

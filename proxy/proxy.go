@@ -69,7 +69,10 @@ type Config struct {
 	// appended to); from any other peer it is replaced.
 	TrustedProxies []netip.Prefix
 	// IsBFFCookie reports the names of the BFF's own cookies, which never
-	// reach an upstream, in either direction.
+	// reach an upstream, in either direction. It must hold for every name
+	// the session cookie reader takes as its own (crypto.InNamespace: any
+	// NAME.<suffix>, not only canonical chunk names), or an upstream could
+	// set one the reader refuses and so sign the user out.
 	IsBFFCookie func(name string) bool
 	// Transport to the upstreams; nil means a clone of
 	// http.DefaultTransport with MaxIdleConnsPerHost idle connections.
@@ -81,17 +84,21 @@ type Config struct {
 	// refresh failed, upstream down). The response may already carry a
 	// refreshed session cookie; keep it.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-	// OnRefresh, when set, is called after every refresh attempt (metrics).
+	// OnRefresh, when set, is called after every refresh attempt (metrics),
+	// including a forced refresh skipped inside its cooldown
+	// (OutcomeCooldown, nil).
 	OnRefresh func(o Outcome, err error)
 	// OnSessionEnded, when set, is called when the provider refused a
 	// refresh and the session ended (its cookies are already being
 	// cleared): the server revokes the session id everywhere, so that a
-	// copy of the cookie dies too.
+	// copy of the cookie dies too. At most once per request, on the
+	// request's goroutine: keep it quick.
 	OnSessionEnded func(r *http.Request, s *session.Session)
 	// ForcedRefreshCooldown bounds refreshes forced by an upstream's
 	// 401 invalid_token: at most one per session per cooldown (a successor
-	// already cached is still used). Zero means 30 s; negative disables
-	// forced refreshes.
+	// already cached is still used; inside the cooldown the upstream's 401
+	// goes to the client). Zero means 30 s; negative disables forced
+	// refreshes: a 401 invalid_token always goes to the client.
 	ForcedRefreshCooldown time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
@@ -107,6 +114,7 @@ type Proxy struct {
 	routes    atomic.Pointer[[]*route] // longest path first; swapped by SetRoutes
 	transport http.RoundTripper
 	refresh   *refresher
+	cooldown  *cooldown // nil: forced refreshes are off
 	log       *slog.Logger
 	now       func() time.Time
 }
@@ -149,6 +157,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.SuccessorGrace == 0 {
 		cfg.SuccessorGrace = 30 * time.Second
 	}
+	if cfg.ForcedRefreshCooldown == 0 {
+		cfg.ForcedRefreshCooldown = 30 * time.Second
+	}
 	if cfg.MaxIdleConnsPerHost <= 0 {
 		cfg.MaxIdleConnsPerHost = 128
 	}
@@ -161,6 +172,9 @@ func New(cfg Config) (*Proxy, error) {
 		p.now = time.Now
 	}
 	p.refresh = newRefresher(cfg.Refresher, cfg.Owner, cfg.SuccessorGrace, p.now)
+	if cfg.ForcedRefreshCooldown > 0 {
+		p.cooldown = newCooldown(cfg.ForcedRefreshCooldown, maxCooldowns)
+	}
 	p.transport = cfg.Transport
 	if p.transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -194,7 +208,7 @@ func (p *Proxy) SetRoutes(routes []Route) error {
 			Rewrite:        p.rewriter(rt),
 			Transport:      p.transport,
 			BufferPool:     &copyBuffers,
-			ModifyResponse: p.modifyResponse,
+			ModifyResponse: p.responseModifier(rt),
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 				p.cfg.ErrorHandler(w, r, fmt.Errorf("%w: %w", ErrUpstream, err))
 			},
@@ -262,6 +276,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.cfg.ErrorHandler(w, r, ErrMethod)
 		return
 	}
+	if upgradeRefused(r.Header) {
+		p.cfg.ErrorHandler(w, r, ErrUpgrade)
+		return
+	}
 	f := &forward{p: p, w: w, r: r}
 	if rt.Token != TokenNone {
 		s, err := p.cfg.Sessions.Load(r)
@@ -301,110 +319,6 @@ type forward struct {
 }
 
 type forwardKey struct{}
-
-// retry force-refreshes the session when the upstream refuses its token,
-// writing the new cookie to w (whose headers are not sent before the
-// transport returns), and returns the new access token. At most once per
-// request: never a loop.
-func (f *forward) retry() (string, bool) {
-	if f.s == nil || f.retried.Swap(true) {
-		return "", false
-	}
-	p, s := f.p, f.s
-	t, outcome, err := p.refresh.refresh(f.r.Context(), s.ID, s.RefreshToken, s.Subject, true)
-	if p.cfg.OnRefresh != nil {
-		p.cfg.OnRefresh(outcome, err)
-	}
-	if err != nil {
-		if errors.Is(err, oauth.ErrReauthRequired) {
-			p.cfg.Sessions.Clear(f.w.Header(), f.r)
-		}
-		p.log.Info("upstream refused the token and the forced refresh failed", "session", s, "err", err)
-		return "", false
-	}
-	if t.AccessToken == s.AccessToken {
-		return "", false // the successor is the token just refused
-	}
-	ns := applyTokens(s, t)
-	if err := p.cfg.Sessions.Save(f.w.Header(), f.r, ns); err != nil {
-		p.log.Warn("saving the refreshed session failed", "session", s, "err", err)
-		return "", false
-	}
-	return ns.AccessToken, true
-}
-
-// applyTokens returns a copy of s carrying t.
-func applyTokens(s *session.Session, t *oauth.Tokens) *session.Session {
-	ns := *s
-	ns.AccessToken = t.AccessToken
-	ns.AccessExpiry = t.Expiry.Unix()
-	if t.RefreshToken != "" {
-		ns.RefreshToken = t.RefreshToken
-	}
-	if t.IDToken != "" {
-		ns.IDToken = t.IDToken
-	}
-	if t.Scope != "" {
-		ns.Scope = t.Scope
-	}
-	return &ns
-}
-
-// fresh returns s with an access token that is good for at least the refresh
-// margin, refreshing it (and writing the new cookie to w) when needed.
-func (p *Proxy) fresh(w http.ResponseWriter, r *http.Request, s *session.Session) (*session.Session, error) {
-	now := p.now()
-	if s.AccessExpiryTime().Sub(now) > p.cfg.RefreshMargin {
-		if s.Stale() {
-			// Sealed under an older key: re-seal while we can write.
-			if err := p.cfg.Sessions.Save(w.Header(), r, s); err != nil {
-				p.log.Warn("re-seal failed", "session", s, "err", err)
-			}
-		}
-		return s, nil
-	}
-	t, outcome, err := p.refresh.refresh(r.Context(), s.ID, s.RefreshToken, s.Subject, true)
-	if err == nil && outcome == OutcomeSuccessor && t.RefreshToken != "" && t.RefreshToken != s.RefreshToken &&
-		t.Expiry.Sub(p.now()) <= p.cfg.RefreshMargin {
-		// The successor itself is about to expire (an old cookie late in
-		// the grace window): move on from the successor's refresh token.
-		t, outcome, err = p.refresh.refresh(r.Context(), s.ID, t.RefreshToken, s.Subject, true)
-	}
-	if p.cfg.OnRefresh != nil {
-		p.cfg.OnRefresh(outcome, err)
-	}
-	if err != nil {
-		if errors.Is(err, oauth.ErrReauthRequired) {
-			p.log.Info("refresh refused, session ended", "session", s, "err", err)
-			p.cfg.Sessions.Clear(w.Header(), r)
-			return nil, err
-		}
-		if p.now().Before(s.AccessExpiryTime()) {
-			// The provider is down but the token still works for a while.
-			p.log.Warn("refresh failed, using the current token while it lasts", "session", s, "err", err)
-			return s, nil
-		}
-		p.log.Warn("refresh failed", "session", s, "err", err)
-		return nil, err
-	}
-	ns := applyTokens(s, t)
-	if err := p.cfg.Sessions.Save(w.Header(), r, ns); err != nil {
-		return nil, err
-	}
-	p.log.Debug("access token refreshed", "session", ns, "outcome", string(outcome))
-	return ns, nil
-}
-
-// RefreshLocal refreshes on this instance, sharing the single flight and
-// successor cache of the proxy's own refreshes. It serves the owner side of
-// a refresh forwarded by another instance; it never forwards again.
-func (p *Proxy) RefreshLocal(ctx context.Context, refreshToken, sub string) (*oauth.Tokens, Outcome, error) {
-	t, outcome, err := p.refresh.refresh(ctx, "", refreshToken, sub, false)
-	if p.cfg.OnRefresh != nil {
-		p.cfg.OnRefresh(outcome, err)
-	}
-	return t, outcome, err
-}
 
 // rewriter builds the outbound request from the read-only inbound one.
 func (p *Proxy) rewriter(rt *route) func(*httputil.ProxyRequest) {
@@ -449,30 +363,6 @@ func (p *Proxy) rewriter(rt *route) func(*httputil.ProxyRequest) {
 	}
 }
 
-// modifyResponse drops any Set-Cookie of the upstream that would overwrite
-// one of the BFF's own cookies.
-func (p *Proxy) modifyResponse(resp *http.Response) error {
-	sc := resp.Header.Values("Set-Cookie")
-	if len(sc) == 0 {
-		return nil
-	}
-	kept := sc[:0:0]
-	for _, v := range sc {
-		name, _, _ := strings.Cut(v, "=")
-		if !p.cfg.IsBFFCookie(strings.TrimSpace(name)) {
-			kept = append(kept, v)
-		}
-	}
-	if len(kept) != len(sc) {
-		p.log.Warn("upstream tried to set a BFF cookie; dropped", "path", resp.Request.URL.Path)
-		resp.Header["Set-Cookie"] = kept
-		if len(kept) == 0 {
-			resp.Header.Del("Set-Cookie")
-		}
-	}
-	return nil
-}
-
 func (p *Proxy) trusted(remoteAddr string) bool {
 	return TrustedPeer(p.cfg.TrustedProxies, remoteAddr)
 }
@@ -498,36 +388,4 @@ func TrustedPeer(trusted []netip.Prefix, remoteAddr string) bool {
 		}
 	}
 	return false
-}
-
-// stripCookies removes the BFF's cookies from the Cookie header(s).
-func stripCookies(h http.Header, isBFF func(string) bool) {
-	lines := h["Cookie"]
-	if len(lines) == 0 {
-		return
-	}
-	var b strings.Builder
-	for _, line := range lines {
-		for len(line) > 0 {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
-			if part == "" {
-				continue
-			}
-			name, _, _ := strings.Cut(part, "=")
-			if isBFF(strings.TrimSpace(name)) {
-				continue
-			}
-			if b.Len() > 0 {
-				b.WriteString("; ")
-			}
-			b.WriteString(part)
-		}
-	}
-	if b.Len() == 0 {
-		delete(h, "Cookie")
-		return
-	}
-	h["Cookie"] = []string{b.String()}
 }

@@ -36,9 +36,9 @@ type Owner interface {
 // after this long.
 const refreshTimeout = 15 * time.Second
 
-// maxSuccessors bounds the successor cache; past it, expired entries are
-// swept and, if still full, the entry is not cached (the request that won
-// the race still gets its tokens).
+// maxSuccessors bounds the successor cache; past it, the oldest entries
+// make room (expired ones first): the newest successor is the one a racing
+// request is about to need, so it is always stored.
 const maxSuccessors = 100_000
 
 // refresher makes sure one refresh token is redeemed once.
@@ -50,14 +50,10 @@ type refresher struct {
 
 	group singleflight.Group
 	mu    sync.Mutex
-	succ  map[[32]byte]successor
-}
-
-// successor is the token set that replaced a refresh token, kept for the
-// grace window so that requests still carrying the old cookie use it.
-type successor struct {
-	tokens  *oauth.Tokens
-	expires time.Time
+	// succ maps a hash of a refresh token to the token set that replaced
+	// it, kept for the grace window so that requests still carrying the
+	// old cookie use it.
+	succ *ttlMap[[32]byte, *oauth.Tokens]
 }
 
 // Outcome says how a refresh was satisfied (for logs and metrics).
@@ -72,7 +68,16 @@ const (
 )
 
 func newRefresher(r Refresher, owner Owner, grace time.Duration, now func() time.Time) *refresher {
-	return &refresher{r: r, owner: owner, grace: grace, now: now, succ: map[[32]byte]successor{}}
+	return &refresher{r: r, owner: owner, grace: grace, now: now, succ: newTTLMap[[32]byte, *oauth.Tokens](grace, maxSuccessors)}
+}
+
+// cached returns the successor of refreshToken if one is cached: using it
+// costs the provider nothing.
+func (x *refresher) cached(refreshToken string) *oauth.Tokens {
+	if refreshToken == "" {
+		return nil
+	}
+	return x.lookup(sha256.Sum256([]byte(refreshToken)))
 }
 
 // refresh returns the tokens that succeed refreshToken. With forward set,
@@ -134,17 +139,11 @@ func (x *refresher) refresh(ctx context.Context, sessionID, refreshToken, sub st
 }
 
 func (x *refresher) lookup(key [32]byte) *oauth.Tokens {
+	now := x.now()
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	s, ok := x.succ[key]
-	if !ok {
-		return nil
-	}
-	if !x.now().Before(s.expires) {
-		delete(x.succ, key)
-		return nil
-	}
-	return s.tokens
+	t, _ := x.succ.get(key, now)
+	return t
 }
 
 func (x *refresher) store(key [32]byte, t *oauth.Tokens) {
@@ -154,15 +153,5 @@ func (x *refresher) store(key [32]byte, t *oauth.Tokens) {
 	now := x.now()
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if len(x.succ) >= maxSuccessors {
-		for k, s := range x.succ {
-			if !now.Before(s.expires) {
-				delete(x.succ, k)
-			}
-		}
-		if len(x.succ) >= maxSuccessors {
-			return
-		}
-	}
-	x.succ[key] = successor{tokens: t, expires: now.Add(x.grace)}
+	x.succ.put(key, t, now)
 }

@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/bff-project/bff/oauth"
 )
 
 // retryTransport retries a body-less request once with a refreshed token
@@ -45,4 +48,40 @@ func invalidToken(challenges []string) bool {
 		}
 	}
 	return false
+}
+
+// retry force-refreshes the session when the upstream refuses its token,
+// writing the new cookie to w (whose headers are not sent before the
+// transport returns), and returns the new access token. At most once per
+// request: never a loop; at most one provider refresh per session per
+// ForcedRefreshCooldown (see forcedRefresh), none when that is negative.
+func (f *forward) retry() (string, bool) {
+	if f.s == nil || f.p.cooldown == nil || f.retried.Swap(true) {
+		return "", false
+	}
+	p, s := f.p, f.s
+	t, outcome, err := p.forcedRefresh(f.r.Context(), s)
+	if p.cfg.OnRefresh != nil {
+		p.cfg.OnRefresh(outcome, err)
+	}
+	if err != nil {
+		p.log.Info("upstream refused the token and the forced refresh failed", "session", s, "err", err)
+		if errors.Is(err, oauth.ErrReauthRequired) {
+			p.endSession(f.w, f.r, s)
+		}
+		return "", false
+	}
+	if outcome == OutcomeCooldown {
+		p.log.Debug("upstream refused the token; no forced refresh inside the cooldown", "session", s)
+		return "", false
+	}
+	if t.AccessToken == s.AccessToken {
+		return "", false // the successor is the token just refused
+	}
+	ns := applyTokens(s, t)
+	if err := p.cfg.Sessions.Save(f.w.Header(), f.r, ns); err != nil {
+		p.log.Warn("saving the refreshed session failed", "session", s, "err", err)
+		return "", false
+	}
+	return ns.AccessToken, true
 }

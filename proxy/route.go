@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -38,7 +39,10 @@ type Route struct {
 	// within BodyTimeout plus one second for every BodyMinRate bytes
 	// received, so a long upload at a fair rate goes through while a
 	// trickle is cut. Zero means 30s and 1024 bytes/s; a negative
-	// BodyTimeout turns the limit off for the route.
+	// BodyTimeout turns the limit off for the route; a negative
+	// BodyMinRate is refused. New and SetRoutes fill in the defaults, so
+	// Routes and RouteFor return the values in force. The proxy does not
+	// enforce them itself: the server reads them through RouteFor.
 	BodyTimeout time.Duration
 	BodyMinRate int64
 }
@@ -60,7 +64,37 @@ func (rt *Route) validate() error {
 	default:
 		return fmt.Errorf("proxy: route %s: token must be user, optional or none, not %q", rt.Path, rt.Token)
 	}
+	if rt.Upstream.Scheme == "http" && rt.Token != TokenNone && !rt.InsecureUpstream && !isLoopback(rt.Upstream.Hostname()) {
+		return fmt.Errorf("proxy: route %s: upstream %s would receive the bearer token in clear text: "+
+			"use https, or set insecure_upstream: true for a trusted network", rt.Path, rt.Upstream.Host)
+	}
+	if rt.BodyMinRate < 0 {
+		return fmt.Errorf("proxy: route %s: body min rate must not be negative", rt.Path)
+	}
+	if rt.BodyMinRate == 0 {
+		rt.BodyMinRate = defaultBodyMinRate
+	}
+	if rt.BodyTimeout == 0 {
+		rt.BodyTimeout = defaultBodyTimeout
+	}
 	return nil
+}
+
+// Defaults of Route.BodyTimeout and Route.BodyMinRate.
+const (
+	defaultBodyTimeout = 30 * time.Second
+	defaultBodyMinRate = 1024 // bytes per second
+)
+
+// isLoopback reports whether host (a URL's Hostname) is this machine:
+// "localhost" or a loopback address (127.0.0.0/8, ::1, also IPv4-mapped).
+// Any other name counts as remote, whatever it resolves to.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // hasDotSegment reports whether a (decoded) path holds "." or ".." segments,

@@ -1,10 +1,12 @@
 package proxy_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bff-project/bff/proxy"
 )
@@ -168,8 +170,8 @@ func TestNewValidation(t *testing.T) {
 		{name: "empty token means user", edit: route(proxy.Route{Path: "/a/", Upstream: up("https://api.example:8443/v1")})},
 		{name: "every token mode", edit: func(c *proxy.Config) {
 			c.Routes = []proxy.Route{
-				{Path: "/u/", Upstream: up("http://h"), Token: proxy.TokenUser},
-				{Path: "/o/", Upstream: up("http://h"), Token: proxy.TokenOptional},
+				{Path: "/u/", Upstream: up("https://h"), Token: proxy.TokenUser},
+				{Path: "/o/", Upstream: up("https://h"), Token: proxy.TokenOptional},
 				{Path: "/n/", Upstream: up("http://h"), Token: proxy.TokenNone},
 			}
 		}},
@@ -217,6 +219,109 @@ func TestNewValidation(t *testing.T) {
 				if p != nil {
 					t.Error("New returned a Proxy with an error")
 				}
+			}
+		})
+	}
+}
+
+// TestPlainHTTPUpstream: a route that sends a bearer token refuses a
+// plain-http upstream that is not on loopback, unless InsecureUpstream says
+// so; the accepted rows are the control.
+func TestPlainHTTPUpstream(t *testing.T) {
+	tests := []struct {
+		upstream string
+		token    proxy.TokenMode
+		insecure bool
+		wantErr  bool
+	}{
+		{upstream: "http://api.example", wantErr: true},
+		{upstream: "http://api.example:8080/v1", token: proxy.TokenOptional, wantErr: true},
+		{upstream: "http://10.0.0.7", wantErr: true},
+		{upstream: "http://0.0.0.0:8080", wantErr: true},
+		{upstream: "http://[::]:8080", wantErr: true},
+		{upstream: "http://[fe80::1%25eth0]:8080", wantErr: true},
+		{upstream: "http://localhost.example", wantErr: true},
+		{upstream: "http://localhost.", wantErr: true}, // only the exact name counts
+		{upstream: "http://api.local", wantErr: true},
+
+		{upstream: "http://api.example", token: proxy.TokenNone},
+		{upstream: "http://api.example", insecure: true},
+		{upstream: "http://10.0.0.7", token: proxy.TokenOptional, insecure: true},
+		{upstream: "https://api.example"},
+		{upstream: "https://10.0.0.7:8443"},
+		{upstream: "http://localhost:8080"},
+		{upstream: "http://LocalHost"},
+		{upstream: "http://127.0.0.1:8080"},
+		{upstream: "http://127.1.2.3"},
+		{upstream: "http://[::1]:8080"},
+		{upstream: "http://[::ffff:127.0.0.1]:8080"},
+	}
+	for _, tt := range tests {
+		name := fmt.Sprintf("%s token=%q insecure=%v", tt.upstream, tt.token, tt.insecure)
+		t.Run(name, func(t *testing.T) {
+			u, err := url.Parse(tt.upstream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = proxy.New(proxy.Config{
+				Routes:       []proxy.Route{{Path: "/api/", Upstream: u, Token: tt.token, InsecureUpstream: tt.insecure}},
+				Sessions:     &fakeSessions{},
+				Refresher:    &fakeRefresher{},
+				PublicURL:    &url.URL{Scheme: "https", Host: "app.example.com"},
+				IsBFFCookie:  isBFFCookie,
+				ErrorHandler: func(http.ResponseWriter, *http.Request, error) {},
+			})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("New: err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err != nil {
+				for _, want := range []string{"proxy: ", "/api/", "https", "insecure_upstream: true"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not say %q", err, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRouteBodyLimits: the body limits are validated, and Routes returns
+// them with their defaults filled in.
+func TestRouteBodyLimits(t *testing.T) {
+	tests := []struct {
+		name        string
+		timeout     time.Duration
+		minRate     int64
+		wantTimeout time.Duration
+		wantMinRate int64
+		wantErr     bool
+	}{
+		{name: "defaults", wantTimeout: 30 * time.Second, wantMinRate: 1024},
+		{name: "custom", timeout: 2 * time.Minute, minRate: 100, wantTimeout: 2 * time.Minute, wantMinRate: 100},
+		{name: "off", timeout: -1, wantTimeout: -1, wantMinRate: 1024},
+		{name: "negative rate", minRate: -1, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			r := h.p.Routes()[0]
+			r.BodyTimeout, r.BodyMinRate = tt.timeout, tt.minRate
+			err := h.p.SetRoutes([]proxy.Route{r})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("SetRoutes: err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err != nil {
+				if !strings.HasPrefix(err.Error(), "proxy: route /api/") {
+					t.Errorf("error %q does not name the route", err)
+				}
+				return
+			}
+			got := h.p.Routes()[0]
+			if got.BodyTimeout != tt.wantTimeout || got.BodyMinRate != tt.wantMinRate {
+				t.Errorf("Routes: BodyTimeout %v BodyMinRate %d, want %v %d", got.BodyTimeout, got.BodyMinRate, tt.wantTimeout, tt.wantMinRate)
+			}
+			if rf, ok := h.p.RouteFor("/api/x"); !ok || rf.BodyTimeout != tt.wantTimeout || rf.BodyMinRate != tt.wantMinRate {
+				t.Errorf("RouteFor: %v %d %v, want %v %d", rf.BodyTimeout, rf.BodyMinRate, ok, tt.wantTimeout, tt.wantMinRate)
 			}
 		})
 	}

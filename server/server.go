@@ -368,9 +368,12 @@ func ownerOrNil(o *owner) proxy.Owner {
 	return o
 }
 
-// isBFFCookie reports the session chunks and the login cookies.
+// isBFFCookie reports every cookie the BFF reads as its own: the whole
+// session namespace NAME.<anything> (the chunk reader refuses a session with
+// any malformed name in it, so an upstream that could set NAME.00 could sign
+// the user out) and the login cookies.
 func (s *Server) isBFFCookie(name string) bool {
-	return crypto.IsChunkName(s.cfg.CookieName, name) || strings.HasPrefix(name, s.loginPrefix())
+	return crypto.InNamespace(s.cfg.CookieName, name) || strings.HasPrefix(name, s.loginPrefix())
 }
 
 func (s *Server) routes() *gin.Engine {

@@ -1,0 +1,4 @@
+package proxy
+
+// MaxSuccessors is the successor cache's bound, for tests that fill it.
+const MaxSuccessors = maxSuccessors
