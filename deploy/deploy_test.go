@@ -281,7 +281,10 @@ func TestDeployExampleConfig(t *testing.T) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "BFF_OIDC_CLIENT_SECRET="+clientSecret, "BFF_KEYS_SECRETS="+keySecret)
+	// The snapshot's directory must be writable at start: point it at the
+	// test's own, so that the check creates nothing under /var/lib.
+	cmd.Env = append(cmd.Env, "BFF_OIDC_CLIENT_SECRET="+clientSecret, "BFF_KEYS_SECRETS="+keySecret,
+		"BFF_REVOCATION_SNAPSHOT_FILE="+filepath.Join(t.TempDir(), "revoked"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("bff check -config bff.yaml: %v\n%s", err, out)
