@@ -334,9 +334,10 @@ func (p *Proxy) rewriter(rt *route) func(*httputil.ProxyRequest) {
 		// Deletions first, so that the cloned header map has room for what
 		// is added after. ReverseProxy drops Forwarded and
 		// X-Forwarded-For/Host/Proto; the rest of the family is just as
-		// believable to some upstreams.
+		// believable to some upstreams, and so are the headers that
+		// frameworks take as the request's real path (see spoofable).
 		for name := range pr.Out.Header {
-			if strings.HasPrefix(name, "X-Forwarded-") || name == "X-Real-Ip" || name == "True-Client-Ip" || name == "Forwarded" {
+			if strings.HasPrefix(name, "X-Forwarded-") || spoofable[name] {
 				delete(pr.Out.Header, name)
 			}
 		}
@@ -361,6 +362,18 @@ func (p *Proxy) rewriter(rt *route) func(*httputil.ProxyRequest) {
 			pr.Out.Header["Authorization"] = f.s.BearerHeader()
 		}
 	}
+}
+
+// spoofable are request headers a client could set to make an upstream
+// believe something the BFF did not check: the client's address (the BFF
+// sets X-Forwarded-For itself) or the request's path. Symfony, Zend and IIS
+// route by X-Original-URL / X-Rewrite-URL: a client sending
+// "X-Original-URL: /admin" to /api/x would reach a path outside the route,
+// past the prefix match and the dot-segment check.
+var spoofable = map[string]bool{
+	"Forwarded": true, "X-Real-Ip": true, "True-Client-Ip": true, "X-Client-Ip": true,
+	"X-Cluster-Client-Ip": true, "Cf-Connecting-Ip": true, "Fastly-Client-Ip": true, "X-Originating-Ip": true,
+	"X-Original-Url": true, "X-Rewrite-Url": true, "X-Original-Uri": true,
 }
 
 func (p *Proxy) trusted(remoteAddr string) bool {

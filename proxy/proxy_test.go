@@ -498,9 +498,13 @@ func TestStreaming(t *testing.T) {
 // TestUntrustedForwardingHeaders: doc.go promises that untrusted
 // X-Forwarded-* values do not reach an upstream; frameworks read more of them
 // than For/Host/Proto (Spring and ASP.NET: X-Forwarded-Prefix and -Port;
-// nginx real_ip and many apps: X-Real-IP).
+// nginx real_ip and many apps: X-Real-IP), and some route by a path header
+// (X-Original-URL) instead of the path the BFF matched.
 func TestUntrustedForwardingHeaders(t *testing.T) {
-	for _, name := range []string{"X-Forwarded-Prefix", "X-Forwarded-Port", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Real-Ip", "True-Client-Ip"} {
+	for _, name := range []string{"X-Forwarded-Prefix", "X-Forwarded-Port", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Real-Ip", "True-Client-Ip",
+		"X-Client-Ip", "X-Cluster-Client-Ip", "Cf-Connecting-Ip", "Fastly-Client-Ip", "X-Originating-Ip",
+		// Path overrides: an upstream framework would route by them.
+		"X-Original-Url", "X-Rewrite-Url", "X-Original-Uri"} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, nil)
 			r := httptest.NewRequest(http.MethodGet, "/api/x", nil)
