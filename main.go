@@ -114,11 +114,20 @@ func check(args []string, getenv func(string) string, stdout io.Writer) error {
 	// check binds nothing: the cluster section is validated, not started.
 	cc := sc.Cluster
 	sc.Cluster = nil
+	// Nor does it open the revocation list (its directory was found
+	// writable): a running instance owns that file.
+	snapshot := sc.SnapshotFile
+	sc.SnapshotFile = ""
 	srv, err := server.New(sc)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "config ok: listen %s\n%s", fc.Listen, srv)
+	if snapshot != "" {
+		fmt.Fprintf(stdout, "revocation list persisted to %s\n", snapshot)
+	} else {
+		fmt.Fprintln(stdout, "revocation list in memory only: a restart undoes every logout")
+	}
 	if cc != nil {
 		fmt.Fprintf(stdout, "cluster: gossip on %s, joining %v\n", cc.Bind, cc.Join)
 	} else {
@@ -157,6 +166,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	sc.Logger = logger
 	tuneGC(getenv, logger)
+	if sc.SnapshotFile == "" {
+		logger.Warn("revocation.in_memory is set: logouts are kept in memory only, and a restart undoes them")
+	}
 	srv, err := server.New(sc)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -20,9 +19,6 @@ import (
 
 	"github.com/bff-project/bff/revocation"
 )
-
-// msgEntries tags a user message carrying revocation entries.
-const msgEntries byte = 1
 
 // Config configures a Cluster.
 type Config struct {
@@ -48,10 +44,12 @@ type Config struct {
 	PushPullInterval time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
-	// OnReceive, when set, is told how many entries each message or sync
-	// added (metrics).
+	// OnReceive, when set, is told how many entries (revocations and
+	// single-use values) each message or sync added (metrics).
 	OnReceive func(added int)
-	// OnDrop, when set, is told of every dropped (malformed) message.
+	// OnDrop, when set, is told of every dropped message: one that does not
+	// decode as entries, and every packet or stream memberlist refuses
+	// (undecryptable with the cluster key, garbage, unencrypted).
 	OnDrop func()
 }
 
@@ -124,7 +122,7 @@ func New(cfg Config, list *revocation.List) (*Cluster, error) {
 	mc.GossipInterval = 100 * time.Millisecond
 	mc.DeadNodeReclaimTime = 10 * time.Second
 	mc.Delegate = (*delegate)(c)
-	mc.Logger = log.New(logWriter{log: c.log, limiter: &lineLimiter{}}, "", 0)
+	mc.Logger = log.New(logWriter{log: c.log, limiter: &lineLimiter{}, onDrop: cfg.OnDrop}, "", 0)
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return c.ml.NumMembers() }, RetransmitMult: mc.RetransmitMult}
 	c.ml, err = memberlist.Create(mc)
 	if err != nil {
@@ -180,29 +178,6 @@ func (c *Cluster) Run(ctx context.Context) error {
 // Ready reports whether Run has finished joining.
 func (c *Cluster) Ready() bool { return c.ready.Load() }
 
-// Revoke records e locally, then sends it at once to every live member over
-// TCP and queues it for gossip, so a member that misses the direct send
-// still hears of it (and the next push/pull heals what both miss).
-func (c *Cluster) Revoke(e revocation.Entry) error {
-	if _, err := c.list.Add(e); err != nil {
-		return err
-	}
-	msg := append([]byte{msgEntries}, revocation.AppendEntries(nil, []revocation.Entry{e})...)
-	c.queue.QueueBroadcast(broadcast(msg))
-	self := c.ml.LocalNode().Name
-	for _, m := range c.ml.Members() {
-		if m.Name == self {
-			continue
-		}
-		go func(n *memberlist.Node) {
-			if err := c.ml.SendReliable(n, msg); err != nil {
-				c.log.Debug("direct revocation send failed; gossip will carry it", "member", n.Name, "err", err)
-			}
-		}(m)
-	}
-	return nil
-}
-
 // Members returns the live members, this one included, sorted by name.
 func (c *Cluster) Members() []Member {
 	nodes := c.ml.Members()
@@ -228,108 +203,4 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 		}
 	})
 	return err
-}
-
-// broadcast is a queued gossip message; revocations never invalidate each
-// other (they merge), so none replaces another.
-type broadcast []byte
-
-func (b broadcast) Invalidates(memberlist.Broadcast) bool { return false }
-func (b broadcast) Message() []byte                       { return b }
-func (b broadcast) Finished()                             {}
-
-// delegate is the memberlist side of Cluster.
-type delegate Cluster
-
-func (d *delegate) NodeMeta(limit int) []byte { return d.cfg.Meta }
-
-// NotifyMsg receives a revocation sent directly or gossiped.
-func (d *delegate) NotifyMsg(b []byte) {
-	if len(b) < 1 || b[0] != msgEntries {
-		d.drop("unknown message type")
-		return
-	}
-	d.merge(b[1:], "message")
-}
-
-func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
-	return d.queue.GetBroadcasts(overhead, limit)
-}
-
-// LocalState is this member's full list, for a push/pull.
-func (d *delegate) LocalState(join bool) []byte {
-	return revocation.AppendEntries(nil, d.list.Entries())
-}
-
-// MergeRemoteState merges a peer's full list.
-func (d *delegate) MergeRemoteState(b []byte, join bool) {
-	d.merge(b, "sync")
-}
-
-func (d *delegate) merge(b []byte, via string) {
-	entries, err := revocation.DecodeEntries(b)
-	if err != nil {
-		d.drop(via + ": " + err.Error())
-		return
-	}
-	n, err := d.list.Merge(entries)
-	if err != nil {
-		d.log.Error("cluster: revocations not fully merged", "via", via, "err", err)
-	}
-	if n > 0 {
-		d.log.Debug("cluster: revocations merged", "via", via, "added", n)
-	}
-	if d.cfg.OnReceive != nil {
-		d.cfg.OnReceive(n)
-	}
-}
-
-func (d *delegate) drop(why string) {
-	d.log.Warn("cluster: dropped a malformed message", "why", why)
-	if d.cfg.OnDrop != nil {
-		d.cfg.OnDrop()
-	}
-}
-
-// logWriter routes memberlist's log lines ("[LEVEL] memberlist: ...") to
-// slog, at most logBurst warnings per second: anyone who can reach the
-// gossip port can make memberlist complain about undecryptable packets, and
-// that must not flood the logs.
-type logWriter struct {
-	log     *slog.Logger
-	limiter *lineLimiter
-}
-
-const logBurst = 10
-
-func (w logWriter) Write(p []byte) (int, error) {
-	line := strings.TrimSpace(string(p))
-	level := slog.LevelDebug
-	if strings.HasPrefix(line, "[ERR]") || strings.HasPrefix(line, "[WARN]") {
-		level = slog.LevelWarn
-		if !w.limiter.allow(time.Now()) {
-			return len(p), nil
-		}
-	}
-	w.log.Log(context.Background(), level, line, "component", "memberlist")
-	return len(p), nil
-}
-
-var _ io.Writer = logWriter{}
-
-// lineLimiter allows logBurst lines per second.
-type lineLimiter struct {
-	mu     sync.Mutex
-	second int64
-	n      int
-}
-
-func (l *lineLimiter) allow(now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s := now.Unix(); s != l.second {
-		l.second, l.n = s, 0
-	}
-	l.n++
-	return l.n <= logBurst
 }

@@ -2,7 +2,10 @@ package revocation
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -64,4 +67,58 @@ func TestRevokedDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { l.Revoked("nope", "sid", "sub", start) }); n != 0 {
 		t.Errorf("Revoked allocates %v times per call", n)
 	}
+}
+
+// Adding to a persisted list appends the change and syncs: its cost must
+// not grow with the list (compare the sizes; the old JSON snapshot
+// rewrote every entry on every change).
+func BenchmarkAddPersisted(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			file := filepath.Join(b.TempDir(), "revoked")
+			l, err := New(Config{SnapshotFile: file})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			exp := time.Now().Add(time.Hour)
+			entries := make([]Entry, n)
+			for i := range entries {
+				entries[i] = Entry{Kind: KindSession, Key: fmt.Sprintf("%022d", i), Expiry: exp}
+			}
+			if _, err := l.Merge(entries); err != nil {
+				b.Fatal(err)
+			}
+			before, _ := os.Stat(file)
+			i := 0
+			for b.Loop() {
+				if err := l.RevokeSession(fmt.Sprintf("new-%018d", i), exp); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			after, _ := os.Stat(file)
+			b.ReportMetric(float64(after.Size()-before.Size())/float64(i), "bytes-written/op")
+		})
+	}
+}
+
+// Concurrent adds share appends and syncs (group commit): with 32 writers,
+// each pays a fraction of a sync.
+func BenchmarkAddPersistedParallel(b *testing.B) {
+	l, err := New(Config{SnapshotFile: filepath.Join(b.TempDir(), "revoked")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	exp := time.Now().Add(time.Hour)
+	var n atomic.Int64
+	b.SetParallelism(16) // 16 × GOMAXPROCS writers
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := l.RevokeSession(fmt.Sprintf("p-%020d", n.Add(1)), exp); err != nil {
+				b.Error(err)
+			}
+		}
+	})
 }

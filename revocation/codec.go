@@ -17,7 +17,8 @@ var ErrMalformed = errors.New("revocation: malformed entries")
 
 // AppendEntries appends the binary encoding of entries to b: a version byte,
 // a count, then per entry its kind, key, start bound and expiry (Unix
-// nanoseconds, zig-zag varints). It is how instances replicate the list.
+// nanoseconds, zig-zag varints). It is how instances replicate the list,
+// and what the list's log holds.
 func AppendEntries(b []byte, entries []Entry) []byte {
 	b = append(b, codecVersion)
 	b = binary.AppendUvarint(b, uint64(len(entries)))
@@ -25,14 +26,42 @@ func AppendEntries(b []byte, entries []Entry) []byte {
 		b = append(b, byte(e.Kind))
 		b = binary.AppendUvarint(b, uint64(len(e.Key)))
 		b = append(b, e.Key...)
-		var before int64
-		if !e.Before.IsZero() {
-			before = e.Before.UnixNano()
-		}
-		b = binary.AppendVarint(b, before)
+		b = binary.AppendVarint(b, before(e))
 		b = binary.AppendVarint(b, e.Expiry.UnixNano())
 	}
 	return b
+}
+
+// AppendEntriesLimit is AppendEntries of the longest prefix of entries
+// whose encoding fits in limit bytes; it returns how many entries that is.
+// It lets a sender stay under a transport's size limit, keeping the
+// entries it put first.
+func AppendEntriesLimit(b []byte, entries []Entry, limit int) ([]byte, int) {
+	size, n := 1+binary.MaxVarintLen64, 0
+	for _, e := range entries {
+		s := 1 + uvarintLen(uint64(len(e.Key))) + len(e.Key) + varintLen(before(e)) + varintLen(e.Expiry.UnixNano())
+		if size+s > limit {
+			break
+		}
+		size += s
+		n++
+	}
+	return AppendEntries(b, entries[:n]), n
+}
+
+func before(e Entry) int64 {
+	if e.Before.IsZero() {
+		return 0
+	}
+	return e.Before.UnixNano()
+}
+
+func uvarintLen(x uint64) int {
+	return len(binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64), x))
+}
+
+func varintLen(x int64) int {
+	return len(binary.AppendVarint(make([]byte, 0, binary.MaxVarintLen64), x))
 }
 
 // DecodeEntries decodes what AppendEntries wrote, strictly: a wrong version,

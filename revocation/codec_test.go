@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ func sampleEntries() []Entry {
 		{Kind: KindSession, Key: "c2Vzc2lvbi1pZA", Expiry: t0.Add(time.Hour)},
 		{Kind: KindIdPSession, Key: "sid-1", Expiry: t0.Add(2 * time.Hour)},
 		{Kind: KindSubject, Key: "alice", Before: t0, Expiry: t0.Add(8 * time.Hour)},
+		{Kind: KindOnce, Key: "state:q1b2c3d4e5f6g7h8i9j0k1l2", Expiry: t0.Add(10 * time.Minute)},
 	}
 }
 
@@ -49,6 +51,10 @@ func TestCodecMalformed(t *testing.T) {
 		{"unknown kind", AppendEntries(nil, []Entry{{Kind: 9, Key: "x", Expiry: time.Now()}})},
 		{"empty key", AppendEntries(nil, []Entry{{Kind: KindSession, Key: "", Expiry: time.Now()}})},
 		{"subject without bound", AppendEntries(nil, []Entry{{Kind: KindSubject, Key: "a", Expiry: time.Now()}})},
+		{"kind after once", AppendEntries(nil, []Entry{{Kind: KindOnce + 1, Key: "x", Expiry: time.Now()}})},
+		{"kind zero", AppendEntries(nil, []Entry{{Kind: 0, Key: "x", Expiry: time.Now()}})},
+		{"once with a start bound", AppendEntries(nil, []Entry{{Kind: KindOnce, Key: "x", Before: time.Now(), Expiry: time.Now()}})},
+		{"once with an empty key", AppendEntries(nil, []Entry{{Kind: KindOnce, Expiry: time.Now()}})},
 	}
 	for i := 1; i < len(good); i++ {
 		tests = append(tests, struct {
@@ -60,6 +66,35 @@ func TestCodecMalformed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := DecodeEntries(tt.b); !errors.Is(err, ErrMalformed) {
 				t.Errorf("err = %v, want ErrMalformed", err)
+			}
+		})
+	}
+}
+
+func TestAppendEntriesLimit(t *testing.T) {
+	entries := sampleEntries()
+	full := len(AppendEntries(nil, entries))
+	tests := []struct {
+		name  string
+		limit int
+		want  int
+	}{
+		{"everything fits", full + binary.MaxVarintLen64, len(entries)},
+		{"nothing fits", 5, 0},
+		{"one short of the last", full + binary.MaxVarintLen64 - 2, len(entries) - 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, n := AppendEntriesLimit(nil, entries, tt.limit)
+			if n != tt.want {
+				t.Errorf("n = %d, want %d", n, tt.want)
+			}
+			if len(b) > tt.limit && n > 0 {
+				t.Errorf("%d bytes over the limit %d", len(b), tt.limit)
+			}
+			got, err := DecodeEntries(b)
+			if err != nil || len(got) != n {
+				t.Errorf("decode: %d entries, %v", len(got), err)
 			}
 		})
 	}
@@ -84,6 +119,9 @@ func TestMergeConverges(t *testing.T) {
 	}
 	if a.Len() != b.Len() {
 		t.Fatalf("len %d vs %d", a.Len(), b.Len())
+	}
+	if a.OnceLen() != 1 || b.OnceLen() != 1 {
+		t.Errorf("single-use values: %d vs %d, want 1", a.OnceLen(), b.OnceLen())
 	}
 	for _, probe := range []struct{ id, idp, sub string }{{"c2Vzc2lvbi1pZA", "", ""}, {"x", "sid-1", ""}, {"x", "", "alice"}} {
 		start := c.t

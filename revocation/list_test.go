@@ -2,8 +2,7 @@ package revocation
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -51,63 +50,59 @@ func TestRevoked(t *testing.T) {
 	}
 }
 
-func TestExpiryAndBound(t *testing.T) {
+func TestExpiry(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-	l, _ := New(Config{Now: c.Now, MaxEntries: 2})
-	if err := l.RevokeSession("past", c.t.Add(-time.Second)); err != nil || l.Len() != 0 {
-		t.Fatalf("an already expired entry must be a no-op: err=%v len=%d", err, l.Len())
+	l, _ := New(Config{Now: c.Now})
+	if changed, err := l.Add(Entry{Kind: KindSession, Key: "past", Expiry: c.t.Add(-time.Second)}); err != nil || changed || l.Len() != 0 {
+		t.Fatalf("an already expired entry must be a no-op: changed=%v err=%v len=%d", changed, err, l.Len())
 	}
 	l.RevokeSession("a", c.t.Add(time.Minute))
 	l.RevokeSession("b", c.t.Add(time.Hour))
-	if err := l.RevokeSession("c", c.t.Add(time.Hour)); !errors.Is(err, ErrFull) {
-		t.Fatalf("third entry: err = %v, want ErrFull", err)
+	if changed, _ := l.Add(Entry{Kind: KindSession, Key: "a", Expiry: c.t.Add(30 * time.Second)}); changed {
+		t.Error("an earlier expiry must not shorten an entry")
 	}
-	if err := l.RevokeSession("a", c.t.Add(2*time.Minute)); err != nil {
-		t.Fatalf("re-revoking an existing entry must work when full: %v", err)
+	c.t = c.t.Add(3 * time.Minute) // "a" expired
+	if err := l.Sweep(); err != nil {
+		t.Fatal(err)
 	}
-	c.t = c.t.Add(3 * time.Minute) // "a" expired: the next write sweeps it
-	if err := l.RevokeSession("c", c.t.Add(time.Hour)); err != nil {
-		t.Fatalf("after expiry: %v", err)
+	if l.Revoked("a", "", "", c.t) || l.Len() != 1 {
+		t.Errorf("expired entry not swept: len = %d", l.Len())
 	}
-	if l.Revoked("a", "", "", c.t) {
-		t.Error("expired entry still revoked")
-	}
-	if !l.Revoked("b", "", "", c.t) || !l.Revoked("c", "", "", c.t) {
-		t.Error("live entries lost")
+	if !l.Revoked("b", "", "", c.t) {
+		t.Error("live entry swept")
 	}
 }
 
-func TestSnapshot(t *testing.T) {
-	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-	file := filepath.Join(t.TempDir(), "revoked.json")
-	l, err := New(Config{SnapshotFile: file, Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
+func TestInvalidEntries(t *testing.T) {
+	exp := time.Now().Add(time.Hour)
+	tests := []struct {
+		name string
+		e    Entry
+	}{
+		{"unknown kind", Entry{Kind: 9, Key: "x", Expiry: exp}},
+		{"empty key", Entry{Kind: KindSession, Expiry: exp}},
+		{"long key", Entry{Kind: KindOnce, Key: strings.Repeat("k", maxKey+1), Expiry: exp}},
+		{"subject without bound", Entry{Kind: KindSubject, Key: "a", Expiry: exp}},
+		{"bound on a session", Entry{Kind: KindSession, Key: "a", Before: exp, Expiry: exp}},
+		{"expiry out of range", Entry{Kind: KindSession, Key: "a", Expiry: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"zero expiry", Entry{Kind: KindSession, Key: "a"}},
 	}
-	l.RevokeSession("s1", c.t.Add(time.Hour))
-	l.RevokeSession("short", c.t.Add(time.Minute))
-	l.RevokeSubject("alice", c.t, c.t.Add(time.Hour))
-	l.RevokeIdPSession("idp-1", c.t.Add(time.Hour))
-
-	c.t = c.t.Add(2 * time.Minute)
-	l2, err := New(Config{SnapshotFile: file, Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !l2.Revoked("s1", "", "", c.t) || !l2.Revoked("x", "", "alice", c.t.Add(-3*time.Minute)) {
-		t.Error("restart lost a revocation")
-	}
-	if !l2.Revoked("y", "idp-1", "", c.t) {
-		t.Error("restart lost a provider-session revocation")
-	}
-	if l2.Len() != 3 {
-		t.Errorf("expired entry loaded: len = %d, want 3", l2.Len())
-	}
-
-	if err := os.WriteFile(file, []byte("{garbage"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := New(Config{SnapshotFile: file}); err == nil {
-		t.Error("a corrupt snapshot must stop start-up, not silently empty the list")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, _ := New(Config{})
+			if _, err := l.Add(tt.e); !errors.Is(err, ErrInvalid) {
+				t.Errorf("Add: err = %v, want ErrInvalid", err)
+			}
+			if _, err := l.Merge([]Entry{{Kind: KindSession, Key: "good", Expiry: exp}, tt.e}); !errors.Is(err, ErrInvalid) {
+				t.Errorf("Merge: err = %v, want ErrInvalid", err)
+			}
+			if l.Len()+l.OnceLen() != 0 {
+				t.Error("a batch with an invalid entry was partly merged")
+			}
+			// Positive control: the valid entry alone is taken.
+			if _, err := l.Merge([]Entry{{Kind: KindSession, Key: "good", Expiry: exp}}); err != nil || l.Len() != 1 {
+				t.Errorf("valid entry: err = %v, len = %d", err, l.Len())
+			}
+		})
 	}
 }

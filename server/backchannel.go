@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,42 +16,7 @@ import (
 // token itself would pass.
 const jtiTTL = 10 * time.Minute
 
-// maxJTIs bounds the replay cache; when full, logout tokens are refused
-// (the provider retries) rather than memory growing without bound.
-const maxJTIs = 100_000
-
 var errReplay = fmt.Errorf("%w: replayed jti", oauth.ErrInvalidLogoutToken)
-
-// seenJTIs remembers logout-token ids to refuse replays.
-type seenJTIs struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-// add records jti and reports false when it was seen before (or the cache is
-// full of live entries).
-func (j *seenJTIs) add(jti string, now time.Time) bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.seen == nil {
-		j.seen = map[string]time.Time{}
-	}
-	if exp, ok := j.seen[jti]; ok && now.Before(exp) {
-		return false
-	}
-	if len(j.seen) >= maxJTIs {
-		for k, exp := range j.seen {
-			if !now.Before(exp) {
-				delete(j.seen, k)
-			}
-		}
-		if len(j.seen) >= maxJTIs {
-			return false
-		}
-	}
-	j.seen[jti] = now.Add(jtiTTL)
-	return true
-}
 
 // backchannelLogout answers POST /auth/backchannel-logout (OpenID Connect
 // Back-Channel Logout 1.0): the provider posts a logout token; every session

@@ -10,7 +10,6 @@ import (
 	"github.com/bff-project/bff/crypto"
 	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
-	"github.com/bff-project/bff/revocation"
 	"github.com/bff-project/bff/session"
 )
 
@@ -76,8 +75,6 @@ func classify(err error) publicError {
 		return publicError{http.StatusBadGateway, "bad_gateway", "upstream API unavailable"}
 	case errors.Is(err, crypto.ErrTooLarge):
 		return publicError{http.StatusInternalServerError, "session_too_large", "the session does not fit in cookies"}
-	case errors.Is(err, revocation.ErrFull):
-		return publicError{http.StatusServiceUnavailable, "temporarily_unavailable", "logout could not be recorded; try again"}
 	default:
 		return publicError{http.StatusInternalServerError, "server_error", "internal error"}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
+	"github.com/bff-project/bff/revocation"
 	"github.com/bff-project/bff/session"
 )
 
@@ -37,7 +38,7 @@ type metrics struct {
 	internalRefused  prometheus.Counter
 }
 
-func newMetrics(revocationLen func() int) *metrics {
+func newMetrics(revoked *revocation.List) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bff_http_requests_total", Help: "Requests served, by route and status class.",
@@ -90,8 +91,17 @@ func newMetrics(revocationLen func() int) *metrics {
 	m.reg.MustRegister(m.gossipSent, m.gossipReceived, m.gossipDropped, m.ownerForwarded, m.ownerUnreachable, m.internalRefused)
 	m.reg.MustRegister(m.requests, m.latency, m.refused, m.sessions, m.refreshes, m.cookieSize, m.overBudget, m.provider, m.revocation,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "bff_revocation_list_entries", Help: "Entries on the revocation list.",
-		}, func() float64 { return float64(revocationLen()) }),
+			Name: "bff_revocation_list_entries", Help: "Revocations on the list (sessions, provider sessions, subjects).",
+		}, func() float64 { return float64(revoked.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bff_single_use_entries", Help: "Single-use values remembered as used (sign-in states, logout-token ids, ...).",
+		}, func() float64 { return float64(revoked.OnceLen()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bff_revocation_evictions_total", Help: "Revocations evicted from a full list, earliest expiry first.",
+		}, func() float64 { r, _ := revoked.Evicted(); return float64(r) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bff_single_use_evictions_total", Help: "Single-use values evicted from a full set, earliest expiry first.",
+		}, func() float64 { _, o := revoked.Evicted(); return float64(o) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -4,6 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"time"
+
+	"github.com/bff-project/bff/cluster"
+	"github.com/bff-project/bff/revocation"
+)
+
+var (
+	_ onceStore = (*revocation.List)(nil)
+	_ onceStore = (*cluster.Cluster)(nil)
 )
 
 // onceStore records values that may be used once, on every instance: the
@@ -28,7 +36,15 @@ const (
 // useOnce records value of kind as used until expiry and reports whether
 // this is its first use. The key is a hash of the value: the list holds no
 // state or jti that could be replayed from a snapshot file.
+//
+// An internal refresh request names the one member it is for, so its id is
+// recorded on that member only (persisted, not replicated): a copy sent to
+// any other member is refused by the name already.
 func (s *Server) useOnce(kind, value string, expiry time.Time) (bool, error) {
 	h := sha256.Sum256([]byte(value))
-	return s.once.Use(kind+base64.RawURLEncoding.EncodeToString(h[:18]), expiry)
+	key := kind + base64.RawURLEncoding.EncodeToString(h[:18])
+	if kind == onceInternal {
+		return s.revoked.Use(key, expiry)
+	}
+	return s.once.Use(key, expiry)
 }

@@ -173,12 +173,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.revoked, err = revocation.New(revocation.Config{SnapshotFile: cfg.SnapshotFile, Now: s.now})
+	s.revoked, err = revocation.New(revocation.Config{SnapshotFile: cfg.SnapshotFile, MaxOnce: cfg.MaxSingleUse, Now: s.now})
 	if err != nil {
 		return nil, err
 	}
-	s.once = &localOnce{}
-	s.metrics = newMetrics(s.revoked.Len)
+	s.once = s.revoked // the cluster's, once it exists
+	s.metrics = newMetrics(s.revoked)
 	if cfg.Cluster != nil {
 		if s.owner, err = newOwner(s, cfg.Cluster.Secret); err != nil {
 			return nil, err
@@ -255,6 +255,7 @@ func New(cfg Config) (*Server, error) {
 		if s.cluster, err = cluster.New(cc, s.revoked); err != nil {
 			return nil, err
 		}
+		s.once = s.cluster
 		s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bff_cluster_members", Help: "Live cluster members, this one included.",
 		}, func() float64 { return float64(len(s.cluster.Members())) }))
@@ -301,10 +302,11 @@ func (s *Server) refreshRefused(r *http.Request, sess *session.Session) {
 // Close leaves the cluster cleanly (so the others stop counting on this
 // instance). Call it after the HTTP server has drained.
 func (s *Server) Close() error {
+	var err error
 	if s.cluster != nil {
-		return s.cluster.Leave(5 * time.Second)
+		err = s.cluster.Leave(5 * time.Second)
 	}
-	return nil
+	return errors.Join(err, s.revoked.Close())
 }
 
 // Run does the server's background work until ctx ends: it loads the
