@@ -27,7 +27,7 @@ func (s *Server) backchannelLogout(c *gin.Context) {
 	r := c.Request
 	r.Body = http.MaxBytesReader(c.Writer, r.Body, 32<<10)
 	if err := r.ParseForm(); err != nil {
-		s.abort(c, fmt.Errorf("%w: unreadable form", oauth.ErrInvalidLogoutToken))
+		s.abort(c, fmt.Errorf("%w: unreadable form: %w", oauth.ErrInvalidLogoutToken, err))
 		return
 	}
 	raw := r.PostForm.Get("logout_token")

@@ -34,6 +34,10 @@ type publicError struct {
 func classify(err error) publicError {
 	var authErr *oauth.AuthorizationError
 	switch {
+	// First: a body that never fully arrived is the answer, whatever the
+	// handler then made of the truncated request.
+	case errors.Is(err, proxy.ErrBodyTimeout), errors.Is(err, errBodyTimeout):
+		return publicError{http.StatusRequestTimeout, "request_timeout", "request body too slow"}
 	case errors.Is(err, session.ErrNoSession):
 		return publicError{http.StatusUnauthorized, "unauthenticated", "sign-in required"}
 	case errors.Is(err, session.ErrInvalid), errors.Is(err, session.ErrExpired), errors.Is(err, session.ErrRevoked),
@@ -67,8 +71,6 @@ func classify(err error) publicError {
 		return publicError{http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed"}
 	case errors.Is(err, proxy.ErrUpgrade):
 		return publicError{http.StatusBadRequest, "invalid_request", "only WebSocket upgrades are forwarded"}
-	case errors.Is(err, proxy.ErrBodyTimeout), errors.Is(err, errBodyTimeout):
-		return publicError{http.StatusRequestTimeout, "request_timeout", "request body too slow"}
 	case errors.Is(err, proxy.ErrBadPath):
 		return publicError{http.StatusBadRequest, "invalid_request", "path with dot segments"}
 	case errors.Is(err, proxy.ErrUpstream):

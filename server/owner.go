@@ -216,7 +216,7 @@ func (s *Server) internalRefresh(c *gin.Context) {
 	}
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, 64<<10))
 	if err != nil {
-		s.abort(c, errForgedInternal)
+		s.abort(c, fmt.Errorf("%w: %w", errForgedInternal, err))
 		return
 	}
 	plain, _, err := s.owner.sealer.Open(purposeRefreshRequest, string(body))
