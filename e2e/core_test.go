@@ -220,9 +220,15 @@ func TestCoreFlow(t *testing.T) {
 			if err := json.Unmarshal(r.Body, &out); err != nil {
 				t.Fatalf("logout body: %v", err)
 			}
-			lu, err := url.Parse(out.LogoutURL)
-			if err != nil {
-				t.Fatalf("logout_url: %v", err)
+			// What page script reads holds no token: a URL of the BFF's
+			// own, whose navigation the BFF redirects to the provider.
+			if !strings.HasPrefix(out.LogoutURL, bff.URL()+"/auth/end-session?t=") {
+				t.Fatalf("logout_url %q, want the BFF's %s/auth/end-session?t=...", out.LogoutURL, bff.URL())
+			}
+			nav := b.Get(t, out.LogoutURL, nil)
+			lu, ok := nav.Location()
+			if nav.Status != http.StatusFound || !ok {
+				t.Fatalf("GET logout_url: %d, Location %q", nav.Status, nav.Header.Get("Location"))
 			}
 			if got := lu.Scheme + "://" + lu.Host + lu.Path; got != idp.EndSessionURL() {
 				t.Errorf("logout_url goes to %q, want the end-session endpoint %q", got, idp.EndSessionURL())
@@ -231,8 +237,8 @@ func TestCoreFlow(t *testing.T) {
 			if got := q.Get("post_logout_redirect_uri"); got != bff.URL()+"/" {
 				t.Errorf("post_logout_redirect_uri = %q, want %q", got, bff.URL()+"/")
 			}
-			if q.Get("id_token_hint") == "" && q.Get("client_id") == "" {
-				t.Errorf("logout_url has neither id_token_hint nor client_id")
+			if q.Get("id_token_hint") == "" || q.Get("client_id") == "" {
+				t.Errorf("the end-session redirect lacks id_token_hint or client_id")
 			}
 			for _, n := range b.CookieNames(bffHost) {
 				if strings.HasPrefix(n, sessionPrefix) {
