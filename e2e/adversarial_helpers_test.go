@@ -281,6 +281,11 @@ type advWant struct {
 	// providerCalled allows token-endpoint calls (a replayed code must be
 	// refused by the provider, which the BFF cannot know beforehand).
 	providerCalled bool
+	// streamed allows the upstream to see the request's head: a proxied
+	// body is streamed, not buffered, so a body that stops arriving is cut
+	// after the upstream got the headers. The caller then checks that no
+	// complete body arrived.
+	streamed bool
 	// sessionEvent, when set, is the bff_sessions_total event that must move
 	// by one (refused_invalid, refused_expired, ...).
 	sessionEvent string
