@@ -31,11 +31,20 @@ import (
 // snake path (oidc.client_secret -> BFF_OIDC_CLIENT_SECRET); lists are comma
 // separated. Routes are set in the file only.
 type fileConfig struct {
-	Listen        string `yaml:"listen"`
-	PublicURL     string `yaml:"public_url"`
-	AuthPrefix    string `yaml:"auth_prefix"`
-	StaticDir     string `yaml:"static_dir"`
-	MetricsListen string `yaml:"metrics_listen"`
+	Listen     string `yaml:"listen"`
+	PublicURL  string `yaml:"public_url"`
+	AuthPrefix string `yaml:"auth_prefix"`
+	StaticDir  string `yaml:"static_dir"`
+	// StaticCSP is the Content-Security-Policy of the app's files: "" the
+	// safe default, "off" none (set by the balancer or CDN), else as given.
+	StaticCSP string `yaml:"static_csp"`
+	// LoginParams are the parameters /auth/login passes on to the provider
+	// (allow-list); default prompt, max_age, login_hint, acr_values.
+	LoginParams []string `yaml:"login_params"`
+	// LoginErrorPath is the same-origin path a failed or cancelled sign-in
+	// lands on (with ?login_error=CODE); default: the flow's returnTo.
+	LoginErrorPath string `yaml:"login_error_path"`
+	MetricsListen  string `yaml:"metrics_listen"`
 	// UpstreamIdleConns is how many idle keep-alive connections the proxy
 	// keeps per upstream host; zero means 128.
 	UpstreamIdleConns int `yaml:"upstream_idle_conns_per_host"`
@@ -53,6 +62,9 @@ type fileConfig struct {
 		Scopes                []string          `yaml:"scopes"`
 		AuthParams            map[string]string `yaml:"auth_params"`
 		PostLogoutRedirectURL string            `yaml:"post_logout_redirect_url"`
+		// UserInfo fetches the userinfo claims once at the callback into
+		// the session (same sub required).
+		UserInfo bool `yaml:"userinfo"`
 	} `yaml:"oidc"`
 	Session struct {
 		CookieName     string   `yaml:"cookie_name"`
@@ -61,6 +73,11 @@ type fileConfig struct {
 		RefreshMargin  duration `yaml:"refresh_margin"`
 		SuccessorGrace duration `yaml:"successor_grace"`
 		CacheEntries   int      `yaml:"cache_entries"`
+		// IdleTimeout ends a session unused this long (sliding); zero: none.
+		IdleTimeout duration `yaml:"idle_timeout"`
+		// Persistent cookies expire with the session; the default,
+		// browser-session cookies, end when the browser closes.
+		Persistent bool `yaml:"persistent"`
 	} `yaml:"session"`
 	Keys struct {
 		Secrets     []string `yaml:"secrets"`
@@ -104,6 +121,12 @@ type fileConfig struct {
 		// 30s and 1024); a negative body_timeout turns the limit off.
 		BodyTimeout duration `yaml:"body_timeout"`
 		BodyMinRate int64    `yaml:"body_min_rate"`
+		// AntiForgery is "" (by kind of request: see README) or "header"
+		// (X-CSRF on every request, WebSocket and EventSource included).
+		AntiForgery string `yaml:"anti_forgery"`
+		// Downloads lets top-level navigations reach the route; its
+		// responses to them are forced to Content-Disposition: attachment.
+		Downloads bool `yaml:"downloads"`
 	} `yaml:"routes"`
 	Log struct {
 		Format string `yaml:"format"` // json (default) or text
@@ -276,6 +299,9 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	sc.PublicURL = fc.PublicURL
 	sc.Prefix = fc.AuthPrefix
 	sc.StaticDir = fc.StaticDir
+	sc.StaticCSP = fc.StaticCSP
+	sc.LoginParams = fc.LoginParams
+	sc.LoginErrorPath = fc.LoginErrorPath
 	if fc.UpstreamIdleConns < 0 {
 		return sc, &configError{"upstream_idle_conns_per_host", "must not be negative"}
 	}
@@ -309,6 +335,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	sc.OIDC = oauth.Config{
 		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, AuthMethod: o.AuthMethod,
 		Scopes: o.Scopes, AuthParams: o.AuthParams, PostLogoutRedirectURL: o.PostLogoutRedirectURL,
+		UserInfo: o.UserInfo,
 	}
 	if _, err := oauth.New(oauth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: "https://x/", Scopes: o.Scopes, AuthMethod: o.AuthMethod, AuthParams: o.AuthParams}); err != nil {
 		return sc, &configError{"oidc", strings.TrimPrefix(err.Error(), "oauth: ")}
@@ -327,6 +354,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		{"session.lifetime", s.Lifetime, &sc.Lifetime},
 		{"session.refresh_margin", s.RefreshMargin, &sc.RefreshMargin},
 		{"session.successor_grace", s.SuccessorGrace, &sc.SuccessorGrace},
+		{"session.idle_timeout", s.IdleTimeout, &sc.IdleTimeout},
 		{"keys.rotation", fc.Keys.Rotation, &sc.Rotation},
 	} {
 		v, err := d.in.parse(d.field)
@@ -336,6 +364,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		*d.out = v
 	}
 	sc.SessionCache = s.CacheEntries
+	sc.Persistent = s.Persistent
 	switch strings.ToLower(s.SameSite) {
 	case "", "lax":
 		sc.SameSite = http.SameSiteLaxMode
@@ -408,6 +437,11 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		default:
 			return sc, &configError{field + ".token", "must be user, optional or none"}
 		}
+		switch r.AntiForgery {
+		case "", "header":
+		default:
+			return sc, &configError{field + ".anti_forgery", `must be "" (by kind of request) or "header"`}
+		}
 		bodyTimeout, err := r.BodyTimeout.parseSigned(field + ".body_timeout")
 		if err != nil {
 			return sc, err
@@ -418,6 +452,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		rt := proxy.Route{
 			Path: r.Path, Upstream: u, Token: proxy.TokenMode(r.Token), StripPrefix: r.StripPrefix,
 			InsecureUpstream: r.InsecureUpstream, BodyTimeout: bodyTimeout, BodyMinRate: r.BodyMinRate,
+			AntiForgery: proxy.AntiForgery(r.AntiForgery), Downloads: r.Downloads,
 		}
 		sc.Routes = append(sc.Routes, rt)
 	}

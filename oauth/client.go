@@ -56,6 +56,10 @@ type Config struct {
 	// need (Auth0's "audience", RFC 8707 "resource"). They may not override
 	// the protocol's own parameters.
 	AuthParams map[string]string
+	// UserInfo fetches the userinfo claims once, at the callback, with the
+	// new access token (OpenID Connect Core 5.3); their sub must be the ID
+	// token's (5.3.4).
+	UserInfo bool
 	// HTTPClient talks to the provider; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
 	// Now is the clock for token expiry checks; nil means time.Now.

@@ -45,7 +45,27 @@ type Route struct {
 	// enforce them itself: the server reads them through RouteFor.
 	BodyTimeout time.Duration
 	BodyMinRate int64
+	// AntiForgery is AntiForgeryByKind (the default) or AntiForgeryHeader.
+	AntiForgery AntiForgery
+	// Downloads lets top-level navigations reach the route (file
+	// downloads); its answers to them are forced to Content-Disposition:
+	// attachment, so an API's HTML never renders on the app's origin.
+	Downloads bool
 }
+
+// AntiForgery says what a route requires of a request against cross-site
+// request forgery (see the server's forgery checks and the README's table).
+type AntiForgery string
+
+const (
+	// AntiForgeryByKind accepts what a browser can send for the kind of
+	// request: the X-CSRF header on fetch/XHR, Origin on a WebSocket
+	// handshake, Sec-Fetch-Site: same-origin on a GET such as an
+	// EventSource.
+	AntiForgeryByKind AntiForgery = ""
+	// AntiForgeryHeader requires the X-CSRF header on every request.
+	AntiForgeryHeader AntiForgery = "header"
+)
 
 func (rt *Route) validate() error {
 	if !strings.HasPrefix(rt.Path, "/") {

@@ -85,6 +85,25 @@ type Config struct {
 	Static http.Handler
 	// StaticDir is a directory of app files (index.html for "/").
 	StaticDir string
+	// StaticCSP is the Content-Security-Policy sent with the app's files:
+	// "" means the safe default, "off" none (the balancer or CDN sets it),
+	// anything else is sent as given.
+	StaticCSP string
+	// LoginParams are the query parameters /auth/login passes on to the
+	// provider's authorization request; nil means prompt, max_age,
+	// login_hint and acr_values. Each value is validated.
+	LoginParams []string
+	// LoginErrorPath is the same-origin path a navigation lands on when a
+	// sign-in fails or is cancelled, with ?login_error=CODE; empty means
+	// the flow's returnTo (or "/" when the flow is unknown).
+	LoginErrorPath string
+	// IdleTimeout ends a session not used for this long (sliding); zero
+	// means no idle timeout. At least 5 s when set.
+	IdleTimeout time.Duration
+	// Persistent makes the session cookies expire with the session; false
+	// (the default) writes browser-session cookies, which end when the
+	// browser closes, the absolute lifetime still applying.
+	Persistent bool
 	// PublicMetrics also serves /metrics on the main handler. Off by
 	// default: the metrics (Go version, counts of sign-ins, logouts and
 	// refusals) are for operators, so main serves MetricsHandler only on
