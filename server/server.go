@@ -441,23 +441,24 @@ func (s *Server) readyz(c *gin.Context) {
 func (s *Server) fallback(c *gin.Context) {
 	r := c.Request
 	if s.proxy.Match(r.URL.Path) {
-		if err := s.checkForgery(r, true); err != nil {
-			s.abort(c, err)
-			return
-		}
-		s.proxy.ServeHTTP(c.Writer, r)
+		s.serveProxied(c)
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, s.cfg.Prefix+"/") || s.cfg.Static == nil {
 		s.abort(c, errNotFound)
 		return
 	}
-	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-	c.Status(http.StatusOK) // NoRoute preset 404; a handler that only writes means 200
-	s.cfg.Static.ServeHTTP(c.Writer, r)
+	s.serveStatic(c)
+}
+
+// serveProxied checks a proxied request against forgery and forwards it.
+func (s *Server) serveProxied(c *gin.Context) {
+	r := c.Request
+	if err := s.checkForgery(r, true); err != nil {
+		s.abort(c, err)
+		return
+	}
+	s.proxy.ServeHTTP(c.Writer, r)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
