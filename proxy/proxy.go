@@ -305,7 +305,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	rt.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardKey{}, f)))
+	// ReverseProxy writes through f, which keeps an upstream's 1xx from
+	// the client and from the headers set so far (informational.go).
+	rt.rp.ServeHTTP(f, r.WithContext(context.WithValue(r.Context(), forwardKey{}, f)))
 }
 
 // forward is one proxied request's state, handed from ServeHTTP to the
@@ -316,6 +318,7 @@ type forward struct {
 	r       *http.Request
 	s       *session.Session // nil: no session, no bearer, no retry
 	retried atomic.Bool
+	inTrip  atomic.Bool // the transport is in a round trip (see informational.go)
 }
 
 type forwardKey struct{}

@@ -16,11 +16,11 @@ import (
 type retryTransport struct{ next http.RoundTripper }
 
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
+	f, _ := req.Context().Value(forwardKey{}).(*forward)
+	resp, err := t.trip(f, req)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	f, _ := req.Context().Value(forwardKey{}).(*forward)
 	if f == nil || (req.Body != nil && req.Body != http.NoBody) || !invalidToken(resp.Header.Values("WWW-Authenticate")) {
 		return resp, nil
 	}
@@ -32,7 +32,17 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body.Close()
 	retry := req.Clone(req.Context())
 	retry.Header.Set("Authorization", "Bearer "+bearer)
-	return t.next.RoundTrip(retry)
+	return t.trip(f, retry)
+}
+
+// trip is one round trip, marked on f so that an informational response
+// arriving during it cannot touch the client's headers (informational.go).
+func (t retryTransport) trip(f *forward, req *http.Request) (*http.Response, error) {
+	if f != nil {
+		f.inTrip.Store(true)
+		defer f.inTrip.Store(false)
+	}
+	return t.next.RoundTrip(req)
 }
 
 // invalidToken reports whether a WWW-Authenticate challenge is a Bearer
