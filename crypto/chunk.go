@@ -18,6 +18,11 @@ const (
 	DefaultMaxChunks     = 4
 	// maxChunksLimit caps MaxChunks so an index has at most two digits.
 	maxChunksLimit = 100
+	// MaxMaxAge is the longest Max-Age written, in seconds: 400 days, the
+	// most a browser keeps a cookie (RFC 6265bis caps Max-Age there). A
+	// longer one is written as this. Its eight digits bound the length of the
+	// Max-Age attribute, which every chunk leaves room for.
+	MaxMaxAge = 400 * 24 * 60 * 60
 )
 
 // ChunkConfig configures a Chunker.
@@ -33,8 +38,9 @@ type ChunkConfig struct {
 	// SameSite is the cookies' SameSite attribute: Lax, Strict or None. Zero
 	// means Lax.
 	SameSite http.SameSite
-	// MaxAge is the cookies' Max-Age in seconds. Zero writes browser-session
-	// cookies (no Max-Age).
+	// MaxAge is the Max-Age in seconds of the cookies Write sets (at most
+	// MaxMaxAge). Zero writes browser-session cookies (no Max-Age).
+	// WriteMaxAge sets its own per write.
 	MaxAge int
 }
 
@@ -46,9 +52,10 @@ type Chunker struct {
 	prefix    string // name + "."
 	maxSize   int
 	maxChunks int
-	attrs     string // "; Path=/; ..." appended to every chunk
+	attrs     string // "; Path=/; ..." appended to every chunk Write sets
+	tail      string // "; HttpOnly; Secure; SameSite=...", after Path and Max-Age
 	delAttrs  string // attributes of a deletion
-	capacity  int    // most value bytes that fit in maxChunks chunks
+	capacity  int    // most value bytes that Write fits in maxChunks chunks
 }
 
 // NewChunker validates cfg and returns a Chunker.
@@ -85,26 +92,52 @@ func NewChunker(cfg ChunkConfig) (*Chunker, error) {
 	if cfg.MaxAge < 0 {
 		return nil, errors.New("crypto: max age must not be negative")
 	}
-	maxAge := ""
-	if cfg.MaxAge > 0 {
-		maxAge = "; Max-Age=" + strconv.Itoa(cfg.MaxAge)
-	}
-	c.attrs = "; Path=/" + maxAge + "; HttpOnly; Secure; SameSite=" + sameSite
-	c.delAttrs = "; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=" + sameSite
+	c.tail = "; HttpOnly; Secure; SameSite=" + sameSite
+	c.attrs = c.attrsFor(min(cfg.MaxAge, MaxMaxAge))
+	c.delAttrs = "; Path=/; Max-Age=0" + c.tail
+	// Every chunk must have room for a value even with the longest Max-Age
+	// WriteMaxAge can write.
+	longest := len(c.attrsFor(MaxMaxAge))
 	for i := 0; i < c.maxChunks; i++ {
-		room := c.room(i)
-		if room < 1 {
+		if c.roomWith(i, longest) < 1 {
 			return nil, fmt.Errorf("crypto: max cookie size %d leaves no room for a value", c.maxSize)
 		}
-		c.capacity += room
 	}
+	c.capacity = c.capacityWith(len(c.attrs))
 	return c, nil
 }
 
-// room is how many value bytes chunk i can hold.
-func (c *Chunker) room(i int) int {
-	return c.maxSize - len(c.chunkName(i)) - len("=") - len(c.attrs)
+// attrsFor returns the attributes of a chunk with the given Max-Age (none
+// when zero).
+func (c *Chunker) attrsFor(maxAge int) string {
+	if maxAge <= 0 {
+		return "; Path=/" + c.tail
+	}
+	return "; Path=/; Max-Age=" + strconv.Itoa(maxAge) + c.tail
 }
+
+// room is how many value bytes chunk i can hold when Write sets it.
+func (c *Chunker) room(i int) int { return c.roomWith(i, len(c.attrs)) }
+
+// roomWith is how many value bytes chunk i can hold with attributes of
+// attrsLen bytes.
+func (c *Chunker) roomWith(i, attrsLen int) int {
+	return c.maxSize - len(c.chunkName(i)) - len("=") - attrsLen
+}
+
+// capacityWith is the most value bytes maxChunks chunks hold with attributes
+// of attrsLen bytes.
+func (c *Chunker) capacityWith(attrsLen int) int {
+	n := 0
+	for i := 0; i < c.maxChunks; i++ {
+		n += c.roomWith(i, attrsLen)
+	}
+	return n
+}
+
+// readRoom is the most value bytes Read accepts in chunk i: what a write
+// with the shortest attributes (no Max-Age) can put there.
+func (c *Chunker) readRoom(i int) int { return c.roomWith(i, len("; Path=/")+len(c.tail)) }
 
 func (c *Chunker) chunkName(i int) string { return c.prefix + strconv.Itoa(i) }
 
@@ -114,11 +147,31 @@ func (c *Chunker) chunkName(i int) string { return c.prefix + strconv.Itoa(i) }
 // *TooLargeError (errors.Is ErrTooLarge) and writes nothing. value must be
 // non-empty and made of cookie value characters (a compact JWE is).
 func (c *Chunker) Write(h http.Header, r *http.Request, value string) error {
+	return c.write(h, r, value, c.attrs, c.capacity)
+}
+
+// WriteMaxAge is Write with the cookies' Max-Age set to maxAge seconds for
+// this write, whatever ChunkConfig.MaxAge says: a session whose cookies
+// expire with it passes the seconds left until its absolute expiry, so each
+// re-seal keeps the same end. maxAge must be positive; over MaxMaxAge it is
+// written as MaxMaxAge. The longer attribute leaves less room for the value
+// in each chunk: a value that Write fits may give a *TooLargeError here.
+func (c *Chunker) WriteMaxAge(h http.Header, r *http.Request, value string, maxAge int) error {
+	if maxAge < 1 {
+		return errors.New("crypto: max age must be positive")
+	}
+	attrs := c.attrsFor(min(maxAge, MaxMaxAge))
+	return c.write(h, r, value, attrs, c.capacityWith(len(attrs)))
+}
+
+// write sets value in chunks carrying attrs, which leave capacity value
+// bytes in all.
+func (c *Chunker) write(h http.Header, r *http.Request, value, attrs string, capacity int) error {
 	if value == "" {
 		return errors.New("crypto: empty cookie value")
 	}
-	if len(value) > c.capacity {
-		return &TooLargeError{Size: len(value), Limit: c.capacity}
+	if len(value) > capacity {
+		return &TooLargeError{Size: len(value), Limit: capacity}
 	}
 	for i := 0; i < len(value); i++ {
 		if !isCookieOctet(value[i]) {
@@ -128,8 +181,8 @@ func (c *Chunker) Write(h http.Header, r *http.Request, value string) error {
 	c.dropPending(h)
 	n := 0
 	for rest := value; rest != ""; n++ {
-		size := min(len(rest), c.room(n))
-		h.Add("Set-Cookie", c.chunkName(n)+"="+rest[:size]+c.attrs)
+		size := min(len(rest), c.roomWith(n, len(attrs)))
+		h.Add("Set-Cookie", c.chunkName(n)+"="+rest[:size]+attrs)
 		rest = rest[size:]
 	}
 	for _, name := range c.present(r) {
@@ -182,7 +235,7 @@ func (c *Chunker) Read(r *http.Request) (string, error) {
 				continue
 			}
 			i, ok := c.index(name)
-			if !ok || seen[i] || val == "" || len(val) > c.room(i) {
+			if !ok || seen[i] || val == "" || len(val) > c.readRoom(i) {
 				return "", ErrInvalid
 			}
 			for j := 0; j < len(val); j++ {

@@ -48,6 +48,9 @@ func TestNewChunker(t *testing.T) {
 		{"too many chunks", ChunkConfig{Name: "a", MaxChunks: 101}, false},
 		{"negative chunks", ChunkConfig{Name: "a", MaxChunks: -1}, false},
 		{"no room", ChunkConfig{Name: "a", MaxCookieSize: 40}, false},
+		// 6 bytes of room without Max-Age, none with the longest one.
+		{"no room for the longest max age", ChunkConfig{Name: "a", MaxCookieSize: 50}, false},
+		{"room for the longest max age", ChunkConfig{Name: "a", MaxCookieSize: 70}, true},
 		{"negative max age", ChunkConfig{Name: "a", MaxAge: -1}, false},
 		{"same site default mode", ChunkConfig{Name: "a", SameSite: http.SameSiteDefaultMode}, false},
 		{"strict", ChunkConfig{Name: "a", SameSite: http.SameSiteStrictMode}, true},
@@ -384,4 +387,115 @@ func TestWriteReplacesPending(t *testing.T) {
 	if len(got) != 2 || got[1].MaxAge >= 0 {
 		t.Fatalf("after write then clear: %v", h["Set-Cookie"])
 	}
+}
+
+// WriteMaxAge gives every chunk of this write its own Max-Age, whatever the
+// chunker's configured one; deletions stay Max-Age=0.
+func TestWriteMaxAge(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    ChunkConfig
+		maxAge int
+		want   int // parsed Max-Age of every chunk
+	}{
+		{"browser-session chunker", ChunkConfig{}, 28799, 28799},
+		{"overrides the configured max age", ChunkConfig{MaxAge: 600}, 3600, 3600},
+		{"one second", ChunkConfig{}, 1, 1},
+		{"capped at 400 days", ChunkConfig{}, MaxMaxAge + 1, MaxMaxAge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestChunker(t, tt.cfg)
+			h := http.Header{}
+			r := cookieRequest(testName+".0=a", testName+".1=b", testName+".2=c")
+			if err := c.WriteMaxAge(h, r, value(c.room(0)+10), tt.maxAge); err != nil {
+				t.Fatal(err)
+			}
+			set, deleted := 0, 0
+			for _, line := range h.Values("Set-Cookie") {
+				ck, err := http.ParseSetCookie(line)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case ck.MaxAge < 0:
+					deleted++
+				case ck.MaxAge != tt.want:
+					t.Errorf("%s: Max-Age %d, want %d", ck.Name, ck.MaxAge, tt.want)
+				default:
+					set++
+				}
+			}
+			if set != 2 || deleted != 1 {
+				t.Fatalf("set %d chunks and deleted %d, want 2 and 1:\n%s", set, deleted, strings.Join(h.Values("Set-Cookie"), "\n"))
+			}
+		})
+	}
+	t.Run("write without max age is a browser-session cookie", func(t *testing.T) {
+		// The positive control of the above: Write on the same chunker.
+		c := newTestChunker(t, ChunkConfig{})
+		h := http.Header{}
+		if err := c.Write(h, cookieRequest(), "v"); err != nil {
+			t.Fatal(err)
+		}
+		if line := h.Get("Set-Cookie"); strings.Contains(line, "Max-Age") {
+			t.Fatalf("Write set %q", line)
+		}
+	})
+	t.Run("not positive", func(t *testing.T) {
+		c := newTestChunker(t, ChunkConfig{})
+		for _, maxAge := range []int{0, -1} {
+			h := http.Header{}
+			if err := c.WriteMaxAge(h, cookieRequest(), "v", maxAge); err == nil || len(h) != 0 {
+				t.Fatalf("WriteMaxAge(%d): err %v, wrote %v", maxAge, err, h)
+			}
+		}
+	})
+}
+
+// The Max-Age attribute takes room from the value: with the longest Max-Age,
+// every chunk still fits in 4,000 bytes, a full one exactly, the value reads
+// back, and a value that fills Write's capacity is too large.
+func TestWriteMaxAgeCapacity(t *testing.T) {
+	c := newTestChunker(t, ChunkConfig{})
+	capacity := c.capacityWith(len(c.attrsFor(MaxMaxAge)))
+	if capacity >= c.capacity {
+		t.Fatalf("capacity with Max-Age %d, without %d: the attribute takes no room", capacity, c.capacity)
+	}
+	for _, maxAge := range []int{1, 28800, MaxMaxAge} {
+		t.Run(strconv.Itoa(maxAge), func(t *testing.T) {
+			v := value(capacity)
+			h := http.Header{}
+			if err := c.WriteMaxAge(h, cookieRequest(), v, maxAge); err != nil {
+				t.Fatal(err)
+			}
+			lines := h.Values("Set-Cookie")
+			if len(lines) != DefaultMaxChunks {
+				t.Fatalf("%d chunks, want %d", len(lines), DefaultMaxChunks)
+			}
+			for i, line := range lines {
+				if len(line) > DefaultMaxCookieSize {
+					t.Fatalf("chunk %d is %d bytes", i, len(line))
+				}
+				if maxAge == MaxMaxAge && len(line) != DefaultMaxCookieSize {
+					t.Errorf("full chunk %d with the longest Max-Age is %d bytes, want %d", i, len(line), DefaultMaxCookieSize)
+				}
+			}
+			if got, err := c.Read(replay(h)); err != nil || got != v {
+				t.Fatalf("read back: %v", err)
+			}
+		})
+	}
+	t.Run("too large", func(t *testing.T) {
+		h := http.Header{}
+		err := c.WriteMaxAge(h, cookieRequest(), value(c.capacity), MaxMaxAge)
+		var tl *TooLargeError
+		if !errors.As(err, &tl) || tl.Limit != capacity || len(h) != 0 {
+			t.Fatalf("err %v, wrote %v; want a *TooLargeError with limit %d", err, h, capacity)
+		}
+		// Positive control: Write fits the same value.
+		if err := c.Write(http.Header{}, cookieRequest(), value(c.capacity)); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -25,8 +25,16 @@ type Session struct {
 	RefreshToken string `json:"rt,omitempty"`
 	IDToken      string `json:"idt,omitempty"` // for id_token_hint and the user's claims
 	Scope        string `json:"scp,omitempty"`
+	// UserInfo holds the userinfo claims (oidc.userinfo): scalars and string arrays, bounded.
+	UserInfo map[string]any `json:"ui,omitempty"`
+	// LastSeen is when the session was last sealed while an idle timeout
+	// applies (Store.Save sets it); zero without one.
+	LastSeen int64 `json:"ls,omitempty"`
 
-	stale bool // opened with a key other than the current sealing key
+	// stale: re-seal when a cookie can be written, because the session was
+	// opened with a key other than the current sealing key or is due to
+	// slide its LastSeen (Config.IdleTimeout).
+	stale bool
 
 	// bearer is {"Bearer " + AccessToken}, built once when the session is
 	// cached so that a cached request does not build a 1 KB string again;
@@ -56,8 +64,9 @@ func (s *Session) StartTime() time.Time        { return time.Unix(s.Start, 0) }
 func (s *Session) ExpiryTime() time.Time       { return time.Unix(s.Expiry, 0) }
 func (s *Session) AccessExpiryTime() time.Time { return time.Unix(s.AccessExpiry, 0) }
 
-// Stale reports whether the session was sealed under an older key and should
-// be re-sealed the next time the BFF can write a cookie.
+// Stale reports whether the session should be re-sealed the next time the
+// BFF can write a cookie: it was sealed under an older key, or it is due to
+// slide its idle timeout.
 func (s *Session) Stale() bool { return s.stale }
 
 // LogValue prints short hashes of the session id and subject, the expiries and

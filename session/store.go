@@ -19,8 +19,12 @@ var (
 	// truncated, reordered, sealed by an unknown or retired key, or for
 	// another purpose. Deliberately one error.
 	ErrInvalid = errors.New("session: invalid session cookie")
-	// ErrExpired means the session is past its absolute lifetime.
+	// ErrExpired means the session is past its absolute lifetime, or (as
+	// ErrIdle, which wraps it) unused for longer than the idle timeout.
 	ErrExpired = errors.New("session: session expired")
+	// ErrIdle means the session was not used for the idle timeout.
+	// errors.Is(ErrIdle, ErrExpired) is true: it ends the same way.
+	ErrIdle = fmt.Errorf("%w: idle too long", ErrExpired)
 	// ErrRevoked means the session was logged out or revoked.
 	ErrRevoked = errors.New("session: session revoked")
 )
@@ -49,16 +53,33 @@ type Config struct {
 	// CacheEntries bounds the cache of recently opened sessions (about the
 	// session's size each, ~3 KB); zero means 4096, negative disables it.
 	CacheEntries int
+	// IdleTimeout ends a session not used for this long; zero means none.
+	// Use slides: Save records the time in Session.LastSeen, and Load
+	// marks a session Stale once it was last seen more than min(IdleTimeout/10,
+	// 5 min) ago (at least one second: LastSeen is Unix seconds), so the
+	// caller re-seals it at most once per such interval. At least one
+	// second when set.
+	IdleTimeout time.Duration
+	// Persistent gives the session cookies a Max-Age of the seconds left
+	// until the session's absolute expiry, computed at each Save, so a
+	// re-seal keeps the same end. False writes browser-session cookies,
+	// which the browser drops when it closes.
+	Persistent bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // Store reads and writes sessions as sealed, chunked cookies.
 type Store struct {
-	cfg   Config
-	now   func() time.Time
-	cache *openCache
+	cfg        Config
+	now        func() time.Time
+	cache      *openCache
+	slideEvery time.Duration // how long after LastSeen a session is re-sealed
 }
+
+// maxSlideEvery caps the slide interval: a session is re-sealed at least this
+// often while used, whatever the idle timeout.
+const maxSlideEvery = 5 * time.Minute
 
 // NewStore validates cfg.
 func NewStore(cfg Config) (*Store, error) {
@@ -71,7 +92,11 @@ func NewStore(cfg Config) (*Store, error) {
 	if cfg.CacheEntries == 0 {
 		cfg.CacheEntries = 4096
 	}
+	if cfg.IdleTimeout < 0 || (cfg.IdleTimeout > 0 && cfg.IdleTimeout < time.Second) {
+		return nil, errors.New("session: idle timeout must be zero or at least one second")
+	}
 	s := &Store{cfg: cfg, now: cfg.Now, cache: newOpenCache(cfg.CacheEntries)}
+	s.slideEvery = max(time.Second, min(cfg.IdleTimeout/10, maxSlideEvery))
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -79,8 +104,11 @@ func NewStore(cfg Config) (*Store, error) {
 }
 
 // Load opens the session the request carries. Errors: ErrNoSession,
-// ErrInvalid, ErrExpired, ErrRevoked. On any error but ErrNoSession the
-// caller should Clear the cookies.
+// ErrInvalid, ErrExpired, ErrIdle (which is ErrExpired), ErrRevoked. On any
+// error but ErrNoSession the caller should Clear the cookies. A session due
+// to slide (see Config.IdleTimeout) is returned Stale: a caller that can write
+// cookies re-seals it with Save; one that must not extend it (a status poll)
+// does not.
 func (s *Store) Load(r *http.Request) (*Session, error) {
 	value, err := s.cfg.Chunker.Read(r)
 	if errors.Is(err, crypto.ErrNoCookie) {
@@ -114,6 +142,21 @@ func (s *Store) Load(r *http.Request) (*Session, error) {
 	if !now.Before(sess.ExpiryTime()) {
 		return nil, ErrExpired
 	}
+	// On a cache hit too: the cached copy holds the sealed LastSeen, so
+	// the cache never makes an idle session look used.
+	if s.cfg.IdleTimeout > 0 {
+		seen := sess.LastSeen
+		if seen == 0 {
+			seen = sess.Start // sealed before the idle timeout was set
+		}
+		idle := now.Sub(time.Unix(seen, 0))
+		if idle >= s.cfg.IdleTimeout {
+			return nil, ErrIdle
+		}
+		if idle > s.slideEvery {
+			sess.stale = true
+		}
+	}
 	if s.cfg.Revoker != nil && s.cfg.Revoker.Revoked(sess.ID, sess.IdPSession, sess.Subject, sess.StartTime()) {
 		return nil, ErrRevoked
 	}
@@ -121,9 +164,16 @@ func (s *Store) Load(r *http.Request) (*Session, error) {
 }
 
 // Save seals sess under the current key and adds its Set-Cookie headers to h,
-// deleting chunks that r carries and the new value no longer needs.
+// deleting chunks that r carries and the new value no longer needs. With an
+// idle timeout, it sets sess.LastSeen to now: every write is a use. With
+// Persistent, the cookies' Max-Age is the time left until sess.Expiry.
 func (s *Store) Save(h http.Header, r *http.Request, sess *Session) error {
+	now := s.now()
 	sess.V = Version
+	sess.LastSeen = 0 // not needed without an idle timeout: keep cookies small
+	if s.cfg.IdleTimeout > 0 {
+		sess.LastSeen = now.Unix()
+	}
 	plain, err := json.Marshal(sess)
 	if err != nil {
 		return fmt.Errorf("session: encode: %w", err)
@@ -132,7 +182,14 @@ func (s *Store) Save(h http.Header, r *http.Request, sess *Session) error {
 	if err != nil {
 		return fmt.Errorf("session: seal: %w", err)
 	}
-	if err := s.cfg.Chunker.Write(h, r, value); err != nil {
+	if s.cfg.Persistent {
+		// Max-Age must be positive: a session saved at or past its expiry
+		// gets one second (Load refuses it anyway).
+		err = s.cfg.Chunker.WriteMaxAge(h, r, value, int(max(1, sess.Expiry-now.Unix())))
+	} else {
+		err = s.cfg.Chunker.Write(h, r, value)
+	}
+	if err != nil {
 		return fmt.Errorf("session: %w", err)
 	}
 	sess.stale = false
