@@ -79,6 +79,7 @@ type Client struct {
 // provider is what discovery yields; immutable once stored.
 type provider struct {
 	oauth2         oauth2.Config
+	op             *oidc.Provider // go-oidc's, for UserInfo
 	verifier       *oidc.IDTokenVerifier
 	logoutVerifier *oidc.IDTokenVerifier
 	revokeURL      string
@@ -127,9 +128,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("oauth: unknown client auth method %q", cfg.AuthMethod)
 	}
 	for k := range cfg.AuthParams {
-		switch k {
-		case "response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
-			"code_challenge", "code_challenge_method", "response_mode", "request", "request_uri":
+		if ProtocolParam(k) {
 			return nil, fmt.Errorf("oauth: auth parameter %q is set by the protocol", k)
 		}
 	}
@@ -206,6 +205,7 @@ func (c *Client) Discover(ctx context.Context) error {
 			Now:                  c.now,
 		}),
 		logoutVerifier: newLogoutVerifier(op, c.cfg.ClientID, algs, c.now),
+		op:             op,
 		revokeURL:      md.RevocationEndpoint,
 		endSession:     md.EndSessionEndpoint,
 		issParameter:   md.IssParameter,

@@ -625,3 +625,127 @@ func TestSanitizeCode(t *testing.T) {
 		})
 	}
 }
+
+func TestAuthURLFlowOptions(t *testing.T) {
+	dur := func(d time.Duration) *time.Duration { return &d }
+	tests := []struct {
+		name    string
+		cfg     func(*Config)
+		flow    func(*Flow)
+		want    map[string]string // parameters that must appear once with this value
+		absent  []string
+		wantErr bool
+	}{
+		{
+			name:   "none",
+			absent: []string{"prompt", "max_age", "login_hint"},
+		},
+		{
+			name: "params passed on",
+			flow: func(f *Flow) {
+				f.Params = map[string]string{"prompt": "login consent", "login_hint": "alice@example.test"}
+			},
+			want: map[string]string{"prompt": "login consent", "login_hint": "alice@example.test"},
+		},
+		{
+			name: "flow params win over AuthParams",
+			cfg:  func(c *Config) { c.AuthParams = map[string]string{"prompt": "consent", "audience": "https://api"} },
+			flow: func(f *Flow) { f.Params = map[string]string{"prompt": "none"} },
+			want: map[string]string{"prompt": "none", "audience": "https://api"},
+		},
+		{name: "max_age in seconds", flow: func(f *Flow) { f.MaxAge = dur(90 * time.Second) }, want: map[string]string{"max_age": "90"}},
+		{name: "max_age zero", flow: func(f *Flow) { f.MaxAge = dur(0) }, want: map[string]string{"max_age": "0"}},
+		{name: "negative max_age", flow: func(f *Flow) { f.MaxAge = dur(-time.Second) }, wantErr: true},
+		{name: "max_age as a param", flow: func(f *Flow) { f.Params = map[string]string{"max_age": "5"} }, wantErr: true},
+		{name: "state", flow: func(f *Flow) { f.Params = map[string]string{"state": "attacker"} }, wantErr: true},
+		{name: "nonce", flow: func(f *Flow) { f.Params = map[string]string{"nonce": "attacker"} }, wantErr: true},
+		{name: "code_challenge", flow: func(f *Flow) { f.Params = map[string]string{"code_challenge": "attacker"} }, wantErr: true},
+		{name: "redirect_uri", flow: func(f *Flow) { f.Params = map[string]string{"redirect_uri": "https://evil.example.test/cb"} }, wantErr: true},
+		{name: "client_id", flow: func(f *Flow) { f.Params = map[string]string{"client_id": "other"} }, wantErr: true},
+		{name: "scope", flow: func(f *Flow) { f.Params = map[string]string{"scope": "openid admin"} }, wantErr: true},
+		{name: "request_uri", flow: func(f *Flow) { f.Params = map[string]string{"request_uri": "urn:x"} }, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newFakeProvider(t)
+			c := p.client(tc.cfg)
+			f := NewFlow()
+			if tc.flow != nil {
+				tc.flow(&f)
+			}
+			raw, err := c.AuthURL(f)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("AuthURL accepted the flow: %s", raw)
+				}
+				if raw != "" {
+					t.Errorf("AuthURL returned %q with an error", raw)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(raw)
+			q := u.Query()
+			for k, v := range tc.want {
+				if got := q[k]; len(got) != 1 || got[0] != v {
+					t.Errorf("%s = %q, want [%q]", k, got, v)
+				}
+			}
+			for _, k := range tc.absent {
+				if q.Has(k) {
+					t.Errorf("%s = %q, want none", k, q[k])
+				}
+			}
+			for k, v := range map[string]string{"state": f.State, "nonce": f.Nonce, "code_challenge": s256(f.Verifier), "redirect_uri": testRedirect} {
+				if got := q[k]; len(got) != 1 || got[0] != v {
+					t.Errorf("protocol parameter %s = %q, want [%q]", k, got, v)
+				}
+			}
+		})
+	}
+}
+
+func TestProtocolParam(t *testing.T) {
+	for _, name := range []string{"state", "nonce", "code_challenge", "code_challenge_method", "redirect_uri", "client_id",
+		"response_type", "response_mode", "scope", "request", "request_uri", "client_secret", "code_verifier"} {
+		if !ProtocolParam(name) {
+			t.Errorf("ProtocolParam(%q) = false", name)
+		}
+	}
+	for _, name := range []string{"prompt", "max_age", "login_hint", "acr_values", "ui_locales", "audience", "resource"} {
+		if ProtocolParam(name) {
+			t.Errorf("ProtocolParam(%q) = true; it is a sign-in option", name)
+		}
+	}
+}
+
+// TestCallbackMaxAge: with max_age asked for, the ID token must say the user
+// authenticated recently enough (OpenID Connect Core 3.1.3.7), measured with
+// Config.Now (the fixed clock lies in the past: the wall clock fails every
+// success case).
+func TestCallbackMaxAge(t *testing.T) {
+	maxAge := func(d time.Duration) func(f *Flow) { return func(f *Flow) { f.MaxAge = &d } }
+	authTime := func(v any) func(p *fakeProvider, c map[string]any) {
+		return func(p *fakeProvider, c map[string]any) { c["auth_time"] = v }
+	}
+	ago := func(d time.Duration) int64 { return testNow.Add(-d).Unix() }
+	tests := []callbackTest{
+		{name: "recent", flow: maxAge(5 * time.Minute), claim: authTime(ago(time.Minute))},
+		{name: "as old as allowed with skew", flow: maxAge(5 * time.Minute), claim: authTime(ago(5*time.Minute + AuthTimeSkew - time.Second))},
+		{name: "auth_time as a fraction", flow: maxAge(5 * time.Minute), claim: authTime(float64(ago(time.Minute)) + 0.5)},
+		{name: "zero just now", flow: maxAge(0), claim: authTime(ago(0))},
+		{name: "not asked, no auth_time"},
+		{name: "not asked, old auth_time", claim: authTime(ago(24 * time.Hour))},
+
+		{name: "too old", flow: maxAge(5 * time.Minute), claim: authTime(ago(5*time.Minute + AuthTimeSkew + time.Second)), wantErr: ErrAuthTooOld},
+		{name: "zero and old", flow: maxAge(0), claim: authTime(ago(AuthTimeSkew + time.Minute)), wantErr: ErrAuthTooOld},
+		{name: "no auth_time", flow: maxAge(time.Hour), wantErr: ErrAuthTooOld},
+		{name: "auth_time not a number", flow: maxAge(time.Hour), claim: authTime("yesterday"), wantErr: errAny},
+		{name: "auth_time zero", flow: maxAge(time.Hour), claim: authTime(0), wantErr: ErrAuthTooOld},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, tc.run)
+	}
+}

@@ -104,6 +104,9 @@ type fakeProvider struct {
 	tokenReqs   []request
 	revokeReqs  []request
 	issued      []string // every token string the provider handed out
+
+	userInfoReply func() reply // the userinfo endpoint's answer; nil means 404
+	userInfoAuth  []string     // the Authorization header of each userinfo request
 }
 
 func newFakeProvider(t *testing.T) *fakeProvider {
@@ -114,6 +117,7 @@ func newFakeProvider(t *testing.T) *fakeProvider {
 	mux.HandleFunc("GET /jwks", p.jwks)
 	mux.HandleFunc("POST /token", p.token)
 	mux.HandleFunc("POST /revoke", p.revoke)
+	mux.HandleFunc("GET /userinfo", p.userInfo)
 	p.srv = httptest.NewServer(mux)
 	t.Cleanup(p.srv.Close)
 	p.issuer = p.srv.URL
@@ -123,6 +127,7 @@ func newFakeProvider(t *testing.T) *fakeProvider {
 		"token_endpoint":                                 p.issuer + "/token",
 		"jwks_uri":                                       p.issuer + "/jwks",
 		"revocation_endpoint":                            p.issuer + "/revoke",
+		"userinfo_endpoint":                              p.issuer + "/userinfo",
 		"end_session_endpoint":                           p.issuer + "/logout?tenant=t1",
 		"response_types_supported":                       []string{"code"},
 		"subject_types_supported":                        []string{"public"},
@@ -183,6 +188,25 @@ func (p *fakeProvider) revoke(w http.ResponseWriter, r *http.Request) {
 	answer := p.revokeReply
 	p.mu.Unlock()
 	answer.write(w)
+}
+
+func (p *fakeProvider) userInfo(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.userInfoAuth = append(p.userInfoAuth, r.Header.Get("Authorization"))
+	answer := p.userInfoReply
+	p.mu.Unlock()
+	if answer == nil {
+		http.NotFound(w, r)
+		return
+	}
+	answer().write(w)
+}
+
+// userInfoRequests returns the Authorization header of each userinfo request.
+func (p *fakeProvider) userInfoRequests() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.userInfoAuth...)
 }
 
 // tokenRequests returns what the token endpoint received so far.
