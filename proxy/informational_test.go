@@ -56,6 +56,8 @@ func TestInformationalResponses(t *testing.T) {
 			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", http.StatusOK},
 		{"two 1xx, then 200", "HTTP/1.1 103 Early Hints\r\nLink: </a.js>; rel=preload\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n" +
 			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", http.StatusOK},
+		{"unasked 100 Continue, then 200", "HTTP/1.1 100 Continue\r\nSet-Cookie: " + sessionCookie + ".0=evil\r\n\r\n" +
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", http.StatusOK},
 		// Positive control: without a 1xx the same checks hold trivially.
 		{"no 1xx", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", http.StatusOK},
 	}
