@@ -40,6 +40,7 @@ type APIConfig struct {
 type API struct {
 	url string
 	srv *httpServer
+	h   *apiHandler
 }
 
 // StartAPI starts the sample API and returns once it is listening. It stops
@@ -47,8 +48,11 @@ type API struct {
 //
 //	GET /api/whoami       {"sub", "aud", "exp"} of the verified bearer token
 //	GET|POST /api/echo    the names (never values) of the headers and cookies received
+//	GET /api/events       a Server-Sent Events stream: every second a tick
+//	                      {"n", "sub", "exp", "time"} of the verified token,
+//	                      until the token expires (see events)
 //
-// Both need a bearer token whose signature (provider JWKS), issuer, expiry and
+// Each needs a bearer token whose signature (provider JWKS), issuer, expiry and
 // audience check out; otherwise 401 JSON with WWW-Authenticate.
 func StartAPI(ctx context.Context, cfg APIConfig) (*API, error) {
 	if cfg.Addr == "" {
@@ -67,12 +71,23 @@ func StartAPI(ctx context.Context, cfg APIConfig) (*API, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo: API listen on %s: %w", cfg.Addr, err)
 	}
-	h := &apiHandler{issuer: cfg.Issuer, audience: cfg.Audience, logger: cfg.Logger}
+	h := &apiHandler{issuer: cfg.Issuer, audience: cfg.Audience, logger: cfg.Logger, tick: time.Second, stop: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/whoami", h.authenticated(h.whoami))
 	mux.HandleFunc("GET /api/echo", h.authenticated(h.echo))
 	mux.HandleFunc("POST /api/echo", h.authenticated(h.echo))
-	return &API{url: "http://" + ln.Addr().String(), srv: serve(ctx, ln, mux, cfg.Logger, "api")}, nil
+	mux.HandleFunc("GET /api/events", h.authenticated(h.events))
+	// A stream ends when the API stops, however it stops: Shutdown waits
+	// for requests in flight, and a stream would otherwise run until its
+	// token expires.
+	go func() {
+		select {
+		case <-ctx.Done():
+			h.stopStreams()
+		case <-h.stop:
+		}
+	}()
+	return &API{url: "http://" + ln.Addr().String(), srv: serve(ctx, ln, mux, cfg.Logger, "api"), h: h}, nil
 }
 
 // URL returns the API's base URL, e.g. "http://127.0.0.1:8082".
@@ -80,15 +95,25 @@ func (a *API) URL() string { return a.url }
 
 // Close stops the API, waiting briefly for requests in flight. It is safe to
 // call more than once.
-func (a *API) Close() error { return a.srv.close() }
+func (a *API) Close() error {
+	a.h.stopStreams()
+	return a.srv.close()
+}
 
 type apiHandler struct {
 	issuer, audience string
 	logger           *slog.Logger
+	tick             time.Duration // between two events of /api/events
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed when the API stops: streams end
 
 	mu       sync.Mutex
 	verifier *gooidc.IDTokenVerifier // nil until discovery succeeded
 }
+
+// stopStreams ends every /api/events stream, now and to come.
+func (h *apiHandler) stopStreams() { h.stopOnce.Do(func() { close(h.stop) }) }
 
 // tokenVerifier discovers the provider once (retrying on later calls if it fails).
 func (h *apiHandler) tokenVerifier(ctx context.Context) (*gooidc.IDTokenVerifier, error) {
@@ -168,6 +193,56 @@ func (h *apiHandler) echo(w http.ResponseWriter, r *http.Request, _ *gooidc.IDTo
 		CookieNames      []string `json:"cookie_names"`
 		HasAuthorization bool     `json:"has_authorization"`
 	}{r.Method, r.URL.Path, slices.Compact(headers), slices.Compact(cookies), r.Header.Get("Authorization") != ""})
+}
+
+// eventsRetry is the reconnection delay /api/events asks of EventSource.
+const eventsRetry = 2 * time.Second
+
+// events streams Server-Sent Events: a tick at once and then every second
+// with the verified token's sub and exp. The token was checked when the
+// stream opened, so the stream ends when the token expires, like any API
+// must stop honouring it: the browser's EventSource reconnects after
+// eventsRetry, through the BFF, which refreshes the token on the way, and the
+// next stream shows the new exp. It also ends when the client leaves or the
+// API stops.
+func (h *apiHandler) events(w http.ResponseWriter, r *http.Request, tok *gooidc.IDToken) {
+	rc := http.NewResponseController(w)
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Accel-Buffering", "no") // a buffering reverse proxy would hold the ticks
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprintf(w, "retry: %d\n\n", eventsRetry.Milliseconds()); err != nil {
+		return
+	}
+	expired := time.NewTimer(time.Until(tok.Expiry))
+	defer expired.Stop()
+	ticker := time.NewTicker(h.tick)
+	defer ticker.Stop()
+	for n := 1; ; n++ {
+		data, _ := json.Marshal(struct {
+			N    int    `json:"n"`
+			Sub  string `json:"sub"`
+			Exp  int64  `json:"exp"`
+			Time string `json:"time"`
+		}{n, tok.Subject, tok.Expiry.Unix(), time.Now().UTC().Format(time.RFC3339)})
+		if _, err := fmt.Fprintf(w, "id: %d\ndata: %s\n\n", n, data); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		select {
+		case <-ticker.C:
+		case <-expired.C:
+			h.logger.Info("demo API: event stream ended", "reason", "token expired", "sub", tok.Subject)
+			return
+		case <-r.Context().Done():
+			return
+		case <-h.stop:
+			return
+		}
+	}
 }
 
 // bearer returns the token of an "Authorization: Bearer" header (RFC 6750).

@@ -1,11 +1,13 @@
 package demo
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
@@ -71,7 +74,7 @@ func TestAPIRefusesBadTokens(t *testing.T) {
 		{"garbage", "Bearer not-a-jwt"},
 		{"foreign key", "Bearer " + foreignToken(t, e.provider.Issuer())},
 	}
-	for _, path := range []string{"/api/whoami", "/api/echo"} {
+	for _, path := range []string{"/api/whoami", "/api/echo", "/api/events"} {
 		for _, tc := range tests {
 			t.Run(path+"/"+tc.name, func(t *testing.T) {
 				req, err := http.NewRequest(http.MethodGet, e.api.URL()+path, nil)
@@ -218,5 +221,173 @@ func TestAPIEcho(t *testing.T) {
 				t.Errorf("cookie_names = %v", got.CookieNames)
 			}
 		})
+	}
+}
+
+// tick is one event of /api/events.
+type tick struct {
+	N    int    `json:"n"`
+	Sub  string `json:"sub"`
+	Exp  int64  `json:"exp"`
+	Time string `json:"time"`
+}
+
+// eventStream is an open GET /api/events.
+type eventStream struct {
+	resp   *http.Response
+	events chan tick  // closed when the stream ends
+	err    chan error // the read error that ended it (io.EOF: the server ended it)
+}
+
+// openEvents opens /api/events with a bearer token and reads its events in
+// the background. The stream is closed when the test ends.
+func openEvents(t *testing.T, e *testEnv, token string) *eventStream {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.api.URL()+"/api/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, readBody(t, resp))
+	}
+	s := &eventStream{resp: resp, events: make(chan tick, 100), err: make(chan error, 1)}
+	go func() {
+		defer close(s.events)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var tk tick
+			if err := json.Unmarshal([]byte(data), &tk); err != nil {
+				s.err <- fmt.Errorf("event data %q: %w", data, err)
+				return
+			}
+			s.events <- tk
+		}
+		err := sc.Err()
+		if err == nil {
+			err = io.EOF
+		}
+		s.err <- err
+	}()
+	return s
+}
+
+// next returns the next event, or fails the test after timeout.
+func (s *eventStream) next(t *testing.T, timeout time.Duration) tick {
+	t.Helper()
+	select {
+	case tk, ok := <-s.events:
+		if !ok {
+			t.Fatalf("the stream ended: %v", <-s.err)
+		}
+		return tk
+	case <-time.After(timeout):
+		t.Fatalf("no event within %s", timeout)
+	}
+	return tick{}
+}
+
+// end waits up to timeout for the stream to end and returns why.
+func (s *eventStream) end(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case _, ok := <-s.events:
+			if !ok {
+				return <-s.err
+			}
+		case <-deadline:
+			t.Fatalf("the stream did not end within %s", timeout)
+		}
+	}
+}
+
+func TestAPIEvents(t *testing.T) {
+	e := startEnv(t)
+	tok := signIn(t, e)
+	sub, exp := tokenSubExp(t, e, tok.AccessToken)
+	s := openEvents(t, e, tok.AccessToken)
+	for _, want := range []string{"Content-Type=text/event-stream", "Cache-Control=no-store"} {
+		k, v, _ := strings.Cut(want, "=")
+		if got := s.resp.Header.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	start := time.Now()
+	for n := 1; n <= 2; n++ {
+		tk := s.next(t, 3*time.Second)
+		if tk.N != n || tk.Sub != sub || tk.Exp != exp {
+			t.Errorf("event %d = %+v, want n=%d sub=%s exp=%d", n, tk, n, sub, exp)
+		}
+		if _, err := time.Parse(time.RFC3339, tk.Time); err != nil {
+			t.Errorf("event %d time %q: %v", n, tk.Time, err)
+		}
+	}
+	// A tick every second, the first at once.
+	if d := time.Since(start); d < 700*time.Millisecond || d > 2500*time.Millisecond {
+		t.Errorf("two events took %s, want about one second", d)
+	}
+}
+
+// tokenSubExp verifies an access token as the API does and returns its sub
+// and exp.
+func tokenSubExp(t *testing.T, e *testEnv, raw string) (string, int64) {
+	t.Helper()
+	tok, err := e.discovery.Verifier(&gooidc.Config{ClientID: testClientID}).Verify(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("verify the access token: %v", err)
+	}
+	return tok.Subject, tok.Expiry.Unix()
+}
+
+// The stream stops honouring a token once it expires: it ends, and the
+// browser's EventSource reconnects through the BFF with a refreshed one.
+func TestAPIEventsEndWhenTokenExpires(t *testing.T) {
+	e := startEnvTTL(t, 3*time.Second)
+	tok := signIn(t, e)
+	_, exp := tokenSubExp(t, e, tok.AccessToken)
+	s := openEvents(t, e, tok.AccessToken)
+	first := s.next(t, 3*time.Second) // positive control: the stream was open
+	if first.Exp != exp {
+		t.Errorf("first event exp %d, want the token's %d", first.Exp, exp)
+	}
+	if err := s.end(t, time.Until(time.Unix(exp, 0))+3*time.Second); !errors.Is(err, io.EOF) {
+		t.Errorf("the stream ended with %v, want the server to end it", err)
+	}
+	if now := time.Now(); now.Before(time.Unix(exp, 0)) {
+		t.Errorf("the stream ended at %s, before the token expired at %s", now.Format(time.RFC3339Nano), time.Unix(exp, 0).Format(time.RFC3339))
+	}
+	if !strings.Contains(e.logs.String(), "token expired") {
+		t.Errorf("no log line says why the stream ended")
+	}
+}
+
+// Close ends open streams at once instead of waiting for their tokens to
+// expire (a Shutdown waits for requests in flight).
+func TestAPIEventsEndOnClose(t *testing.T) {
+	e := startEnv(t)
+	tok := signIn(t, e)
+	s := openEvents(t, e, tok.AccessToken)
+	s.next(t, 3*time.Second) // positive control: the stream was open
+	start := time.Now()
+	closed := make(chan error, 1)
+	go func() { closed <- e.api.Close() }()
+	s.end(t, 3*time.Second)
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close with a stream open took %s", d)
 	}
 }

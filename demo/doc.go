@@ -9,7 +9,11 @@
 // logout, and a plain HTML login form for one demo user.
 //
 // The API (StartAPI) verifies bearer tokens against the provider's JWKS and
-// answers /api/whoami and /api/echo. Page serves the sample app.
+// answers /api/whoami, /api/echo and /api/events (a Server-Sent Events tick
+// every second, which the page opens with an EventSource: no custom header,
+// accepted by the BFF as a same-origin GET). Page serves the sample app and
+// GET /demo/cookies, the names and sizes (never values) of the cookies the
+// browser sent, which page script cannot list itself.
 //
 // It is NOT production code and is never imported by `serve`: it keeps
 // everything in memory, generates its keys at start, serves plain http on

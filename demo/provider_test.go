@@ -47,6 +47,13 @@ type testEnv struct {
 
 func startEnv(t *testing.T) *testEnv {
 	t.Helper()
+	return startEnvTTL(t, 0)
+}
+
+// startEnvTTL is startEnv with the provider's access-token lifetime (zero:
+// the default).
+func startEnvTTL(t *testing.T, accessTTL time.Duration) *testEnv {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	e := &testEnv{logs: &syncBuffer{}}
@@ -60,6 +67,7 @@ func startEnv(t *testing.T) *testEnv {
 		PostLogoutRedirectURIs: []string{testPostLogout},
 		Username:               testUsername,
 		Password:               testPassword,
+		AccessTokenTTL:         accessTTL,
 		Logger:                 logger,
 	})
 	if err != nil {
