@@ -492,8 +492,19 @@ func advMain(t *testing.T) {
 			name, method, path string
 			headers            map[string]string
 		}{
-			{"no_X-CSRF", http.MethodGet, "/api/whoami", nil},
-			{"X-CSRF_wrong_value", http.MethodGet, "/api/whoami", map[string]string{"X-CSRF": "0"}},
+			// A same-origin GET the browser marks with Fetch Metadata needs no
+			// X-CSRF (EventSource cannot send it); everything else does.
+			{"no_X-CSRF", http.MethodPost, "/api/echo", nil},
+			{"X-CSRF_wrong_value", http.MethodPost, "/api/echo", map[string]string{"X-CSRF": "0"}},
+			{"GET_without_fetch_metadata_or_X-CSRF", http.MethodGet, "/api/whoami",
+				map[string]string{"Sec-Fetch-Site": "", "Sec-Fetch-Mode": "", "Sec-Fetch-Dest": ""}},
+			{"GET_same-site_without_X-CSRF", http.MethodGet, "/api/whoami", map[string]string{"Sec-Fetch-Site": "same-site"}},
+			{"navigation_to_API", http.MethodGet, "/api/whoami",
+				map[string]string{"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "X-CSRF": "1"}},
+			{"script_load_of_API", http.MethodGet, "/api/whoami", map[string]string{"Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "script"}},
+			{"WebSocket_foreign_Origin", http.MethodGet, "/api/whoami",
+				map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+					"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": "http://evil.example"}},
 			{"Sec-Fetch-Site_cross-site", http.MethodGet, "/api/whoami", map[string]string{"X-CSRF": "1", "Sec-Fetch-Site": "cross-site"}},
 			{"foreign_Origin", http.MethodPost, "/api/echo", map[string]string{"X-CSRF": "1", "Origin": "http://evil.example"}},
 			{"Origin_null", http.MethodPost, "/api/echo", map[string]string{"X-CSRF": "1", "Origin": "null"}},

@@ -146,7 +146,9 @@ func TestCoreFlow(t *testing.T) {
 				path    string
 				headers map[string]string
 			}{
-				{name: "no_X-CSRF", method: http.MethodGet, path: "/api/whoami", headers: nil},
+				{name: "no_X-CSRF", method: http.MethodPost, path: "/api/echo", headers: nil},
+				{name: "GET_without_fetch_metadata", method: http.MethodGet, path: "/api/whoami",
+					headers: map[string]string{"Sec-Fetch-Site": "", "Sec-Fetch-Mode": "", "Sec-Fetch-Dest": ""}},
 				{name: "cross_site_fetch", method: http.MethodGet, path: "/api/whoami",
 					headers: map[string]string{"X-CSRF": "1", "Sec-Fetch-Site": "cross-site"}},
 				{name: "foreign_origin", method: http.MethodPost, path: "/api/echo",

@@ -506,6 +506,16 @@ func TestOpsFlow(t *testing.T) {
 		if sub := ops.sub("/ws/echo"); sub != "alice" {
 			t.Errorf("upstream saw bearer of %q on the upgrade, want alice", sub)
 		}
+		// The access line says what happened: a switch, not NoRoute's 404.
+		conn.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(bff.logs.String(), `"path":"/ws/echo","status":101`) {
+			if time.Now().After(deadline) {
+				t.Errorf("no access line with status 101 for the WebSocket:\n%s", tail(bff.logs.String(), 2000))
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	})
 
 	t.Run("sse_streams_incrementally_with_bearer", func(t *testing.T) {
@@ -552,7 +562,9 @@ func TestOpsFlow(t *testing.T) {
 
 	mustRun(t, "refusal_counted", func(t *testing.T) {
 		m0 := metric(metricsText(t, bff), "bff_refused_total", map[string]string{"reason": "forbidden"})
-		r := b.Get(t, bff.url+"/api/x", nil) // no X-CSRF
+		// A POST without X-CSRF: a same-origin GET marked by the
+		// browser's Fetch Metadata is accepted without it now.
+		r := b.Post(t, bff.url+"/api/x", nil, "")
 		assertJSONError(t, r, http.StatusForbidden)
 		m1 := metric(metricsText(t, bff), "bff_refused_total", map[string]string{"reason": "forbidden"})
 		if m1 < m0+1 {

@@ -75,7 +75,10 @@ func TestReviewCluster(t *testing.T) {
 		for _, n := range []*clusterNode{b, cc} {
 			t.Run("to_bff_"+n.name, func(t *testing.T) {
 				advs[n].refused(t, "callback_replayed_to_bff_"+n.name, advWant{status: http.StatusBadRequest, reason: "invalid_state"}, func(t *testing.T) *Response {
-					return advs[n].send(t, http.MethodGet, cb.RequestURI(), loginCookie, nav, "")
+					// As an attacker's script replays it: a navigation would
+					// be answered with a redirect to the app carrying
+					// login_error=invalid_state (the same refusal).
+					return advs[n].send(t, http.MethodGet, cb.RequestURI(), loginCookie, map[string]string{"Accept": "application/json"}, "")
 				})
 			})
 		}

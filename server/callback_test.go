@@ -1,12 +1,23 @@
 package server_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bff-project/bff/demo"
+	"github.com/bff-project/bff/server"
 )
 
 func TestCallbackSignsIn(t *testing.T) {
@@ -272,5 +283,441 @@ func TestParallelTabsSignIn(t *testing.T) {
 	r2 := b.finish(f2)
 	if r2.StatusCode != http.StatusFound || r2.Header.Get("Location") != "/two" {
 		t.Fatalf("second tab: %d %q", r2.StatusCode, r2.Header.Get("Location"))
+	}
+}
+
+// navigation headers of each kind of request a browser sends.
+var (
+	navigate     = http.Header{"Sec-Fetch-Mode": {"navigate"}, "Sec-Fetch-Dest": {"document"}, "Sec-Fetch-Site": {"cross-site"}, "Accept": {"text/html,application/xhtml+xml,*/*;q=0.8"}}
+	documentOnly = http.Header{"Sec-Fetch-Dest": {"document"}}
+	htmlAccept   = http.Header{"Accept": {"text/html,application/xhtml+xml"}}
+	fetchCall    = http.Header{"Sec-Fetch-Mode": {"cors"}, "Sec-Fetch-Dest": {"empty"}, "Accept": {"text/html"}}
+	htmlRefused  = http.Header{"Accept": {"text/html;q=0, application/json"}}
+)
+
+// refusals counts the "request refused" log lines of path and reason.
+func refusals(logs string, path, reason string) int {
+	n := 0
+	for line := range strings.SplitSeq(logs, "\n") {
+		if strings.Contains(line, `"msg":"request refused"`) && strings.Contains(line, `"path":"`+path+`"`) && strings.Contains(line, `"reason":"`+reason+`"`) {
+			n++
+		}
+	}
+	return n
+}
+
+// refusedMetric reads bff_refused_total{reason} from the metrics.
+func refusedMetric(t *testing.T, e *env, reason string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	prefix := `bff_refused_total{reason="` + reason + `"} `
+	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// TestCallbackErrorNavigation: a sign-in that fails or is cancelled sends a
+// navigation back to the app with ?login_error=CODE (one of classify's fixed
+// codes, never the provider's text), still clearing the login cookie and
+// recording the refusal once; a fetch keeps the JSON error.
+func TestCallbackErrorNavigation(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	errPath := newEnv(t, envOptions{config: func(c *server.Config) { c.LoginErrorPath = "/signin-problem?from=bff" }})
+	type failure struct {
+		name     string
+		env      *env
+		code     string
+		location string // for a navigation
+		// req returns the browser, the callback URI and the login cookie
+		// that must be deleted ("" when there is none).
+		req func(t *testing.T, e *env) (*browser, string, string)
+	}
+	denied := func(returnTo string, extra url.Values) func(t *testing.T, e *env) (*browser, string, string) {
+		return func(t *testing.T, e *env) (*browser, string, string) {
+			b := e.browser()
+			f := b.startLogin(returnTo)
+			q := url.Values{"state": {f.callback.Query().Get("state")}, "iss": {e.idp.Issuer()}}
+			for k, v := range extra {
+				q[k] = v
+			}
+			return b, "/auth/callback?" + q.Encode(), f.login.Cookies()[0].Name
+		}
+	}
+	tests := []failure{
+		{
+			name: "cancelled", env: e, code: "access_denied", location: "/docs?page=2&login_error=access_denied#top",
+			req: denied("/docs?page=2#top", url.Values{"error": {"access_denied"}, "error_description": {"User cancelled <b>Zq7</b>"}}),
+		},
+		{
+			name: "free text never passed on", env: e, code: "authorization_error", location: "/?login_error=authorization_error",
+			req: denied("/", url.Values{"error": {"<script>Zq7</script>"}, "error_description": {"Zq7"}}),
+		},
+		{
+			name: "an old login_error replaced", env: e, code: "access_denied", location: "/x?a=1&b=x%20y&login_error=access_denied",
+			req: denied("/x?login_error=old&a=1&login%5Ferror=older&b=x%20y", url.Values{"error": {"access_denied"}}),
+		},
+		{
+			name: "error path configured", env: errPath, code: "access_denied", location: "/signin-problem?from=bff&login_error=access_denied",
+			req: denied("/docs", url.Values{"error": {"access_denied"}}),
+		},
+		{
+			name: "unknown state", env: e, code: "invalid_state", location: "/?login_error=invalid_state",
+			req: func(t *testing.T, e *env) (*browser, string, string) {
+				return e.browser(), "/auth/callback?state=Zq7&code=Zq7", ""
+			},
+		},
+		{
+			name: "unknown state with an error path", env: errPath, code: "invalid_state", location: "/signin-problem?from=bff&login_error=invalid_state",
+			req: func(t *testing.T, e *env) (*browser, string, string) {
+				return e.browser(), "/auth/callback?state=Zq7&code=Zq7", ""
+			},
+		},
+		{
+			name: "code exchange refused", env: e, code: "login_failed", location: "/app?login_error=login_failed",
+			req: func(t *testing.T, e *env) (*browser, string, string) {
+				b := e.browser()
+				f := b.startLogin("/app")
+				q := f.callback.Query()
+				q.Set("code", "Zq7-not-a-code")
+				return b, "/auth/callback?" + q.Encode(), f.login.Cookies()[0].Name
+			},
+		},
+	}
+	kinds := []struct {
+		name       string
+		h          http.Header
+		navigation bool
+	}{
+		{"navigation", navigate, true},
+		{"document without mode", documentOnly, true},
+		{"accept html without fetch metadata", htmlAccept, true},
+		{"fetch", fetchCall, false},
+		{"html refused", htmlRefused, false},
+		{"no headers", nil, false},
+	}
+	for _, tc := range tests {
+		for _, k := range kinds {
+			t.Run(tc.name+"/"+k.name, func(t *testing.T) {
+				b, uri, login := tc.req(t, tc.env)
+				before := refusedMetric(t, tc.env, tc.code)
+				r := b.do(http.MethodGet, uri, k.h)
+				if k.navigation {
+					if r.StatusCode != http.StatusFound || r.Header.Get("Location") != tc.location {
+						t.Fatalf("status %d Location %q, want 302 to %q; body %s", r.StatusCode, r.Header.Get("Location"), tc.location, r.body)
+					}
+					if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+						t.Errorf("Cache-Control %q, want no-store", cc)
+					}
+				} else {
+					checkJSONError(t, r, http.StatusBadRequest, tc.code)
+				}
+				if strings.Contains(r.Header.Get("Location"), "Zq7") || strings.Contains(r.body, "Zq7") {
+					t.Errorf("the answer quotes the request: %q %s", r.Header.Get("Location"), r.body)
+				}
+				if login != "" && !slices.Contains(r.deleted(), login) {
+					t.Errorf("login cookie %s not deleted; deleted %v", login, r.deleted())
+				}
+				if r.sessionSet() {
+					t.Error("a failed sign-in set a session")
+				}
+				if got := refusedMetric(t, tc.env, tc.code) - before; got != 1 {
+					t.Errorf("bff_refused_total{reason=%q} grew by %v, want 1", tc.code, got)
+				}
+				if n := refusals(tc.env.logs.String(), "/auth/callback", tc.code); n == 0 {
+					t.Errorf("no refusal logged for %s", tc.code)
+				}
+			})
+		}
+	}
+}
+
+// TestCallbackSilentLoginRequired: prompt=none without a session at the
+// provider comes back as error=login_required, which the app gets as
+// ?login_error=login_required on its returnTo.
+func TestCallbackSilentLoginRequired(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	b := e.browser()
+	r := b.get("/auth/login?returnTo=%2Fapp%3Ftab%3D2&prompt=none")
+	if r.StatusCode != http.StatusFound {
+		t.Fatalf("login: status %d; body %s", r.StatusCode, r.body)
+	}
+	back := b.send(b.idp, mustRequest(t, http.MethodGet, r.Header.Get("Location"), nil))
+	cb := mustParse(t, back.Header.Get("Location"))
+	if cb.Path != "/auth/callback" || cb.Query().Get("error") != "login_required" {
+		t.Fatalf("provider answered %d to %q, want the callback with error=login_required", back.StatusCode, cb)
+	}
+	res := b.do(http.MethodGet, cb.RequestURI(), navigate)
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/app?tab=2&login_error=login_required" {
+		t.Fatalf("callback: %d to %q, want 302 to /app?tab=2&login_error=login_required; body %s", res.StatusCode, res.Header.Get("Location"), res.body)
+	}
+	if n := len(b.jar.names("localhost", loginCookie)); n != 0 {
+		t.Errorf("%d login cookies left", n)
+	}
+}
+
+// TestCallbackMaxAge: with max_age asked for, the sign-in fails when the
+// provider's auth_time is older than max_age allows (2 min of skew), by the
+// BFF's clock.
+func TestCallbackMaxAge(t *testing.T) {
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	e := newEnv(t, envOptions{config: func(c *server.Config) { c.Now = now }})
+	tests := []struct {
+		name   string
+		maxAge string // "" for none
+		later  time.Duration
+		ok     bool
+	}{
+		{name: "fresh", maxAge: "60", ok: true},
+		{name: "within skew", maxAge: "60", later: 150 * time.Second, ok: true},
+		{name: "zero, fresh", maxAge: "0", ok: true},
+		{name: "not asked, long after", later: 5 * time.Minute, ok: true},
+		{name: "too old", maxAge: "60", later: 200 * time.Second},
+		{name: "zero, later", maxAge: "0", later: 3 * time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			offset.Store(0)
+			b := e.browser()
+			q := url.Values{"returnTo": {"/app"}}
+			if tc.maxAge != "" {
+				q.Set("max_age", tc.maxAge)
+			}
+			f := b.startLoginQuery(q)
+			offset.Store(int64(tc.later))
+			r := b.do(http.MethodGet, f.callback.RequestURI(), nil)
+			if tc.ok {
+				if r.StatusCode != http.StatusFound || !r.sessionSet() {
+					t.Fatalf("callback: %d, session %v; body %s", r.StatusCode, r.sessionSet(), r.body)
+				}
+				return
+			}
+			checkJSONError(t, r, http.StatusBadRequest, "login_failed")
+			if r.sessionSet() {
+				t.Error("a sign-in past max_age set a session")
+			}
+			if u := b.get("/auth/user"); u.StatusCode != http.StatusUnauthorized {
+				t.Errorf("/auth/user after the refusal: %d", u.StatusCode)
+			}
+		})
+	}
+}
+
+// startLoginQuery is startLogin with sign-in options: it asks the BFF for
+// /auth/login?q and signs in at the provider, stopping before the callback.
+func (b *browser) startLoginQuery(q url.Values) *flow {
+	t := b.e.t
+	t.Helper()
+	f := &flow{login: b.get("/auth/login?" + q.Encode())}
+	if f.login.StatusCode != http.StatusFound {
+		t.Fatalf("login: status %d, want 302; body %s", f.login.StatusCode, f.login.body)
+	}
+	f.authURL = mustParse(t, f.login.Header.Get("Location"))
+	page := b.send(b.idp, mustRequest(t, http.MethodGet, f.authURL.String(), nil))
+	action, id := formActionRE.FindStringSubmatch(page.body), hiddenIDRE.FindStringSubmatch(page.body)
+	if page.StatusCode != http.StatusOK || action == nil || id == nil {
+		t.Fatalf("provider login page: status %d: %s", page.StatusCode, page.body)
+	}
+	actionURL, err := page.Request.URL.Parse(html.UnescapeString(action[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"id": {html.UnescapeString(id[1])}, "username": {demo.DefaultUsername}, "password": {demo.DefaultPassword}}
+	req := mustRequest(t, http.MethodPost, actionURL.String(), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	back := b.send(b.idp, req)
+	f.callback = mustParse(t, back.Header.Get("Location"))
+	if f.callback.Path != "/auth/callback" {
+		t.Fatalf("provider sent the browser to %q, want the BFF's callback", f.callback)
+	}
+	return f
+}
+
+// TestUserAuthenticationFields: /auth/user shows the ID token's auth_time
+// (a number) and amr at the top level; the demo provider sets no acr.
+func TestUserAuthenticationFields(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	b := e.browser()
+	start := time.Now().Unix()
+	b.signIn("/")
+	u := b.get("/auth/user")
+	if u.StatusCode != http.StatusOK {
+		t.Fatalf("/auth/user: %d %s", u.StatusCode, u.body)
+	}
+	var user struct {
+		AuthTime json.Number    `json:"auth_time"`
+		AMR      []string       `json:"amr"`
+		ACR      *string        `json:"acr"`
+		Claims   map[string]any `json:"claims"`
+	}
+	u.json(t, &user)
+	at, err := user.AuthTime.Int64()
+	if err != nil || at < start-1 || at > time.Now().Unix()+1 {
+		t.Errorf("auth_time %q, want the sign-in's time as an integer; body %s", user.AuthTime, u.body)
+	}
+	if !slices.Equal(user.AMR, []string{"pwd"}) || user.ACR != nil {
+		t.Errorf("amr %q acr %v, want [pwd] and none; body %s", user.AMR, user.ACR, u.body)
+	}
+	if _, ok := user.Claims["auth_time"]; ok {
+		t.Errorf("claims hold auth_time: %s", u.body)
+	}
+}
+
+// userInfoRewrite stands between the BFF and the demo provider's userinfo
+// endpoint and changes its answer.
+type userInfoRewrite struct {
+	edit   func(c map[string]any)
+	status int // answer this instead when set
+	calls  atomic.Int32
+}
+
+func (u *userInfoRewrite) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path != "/userinfo" {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	u.calls.Add(1)
+	if u.status != 0 {
+		return &http.Response{StatusCode: u.status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+	}
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil || u.edit == nil {
+		return resp, err
+	}
+	defer resp.Body.Close()
+	var c map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		return nil, err
+	}
+	u.edit(c)
+	b, _ := json.Marshal(c)
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+// TestCallbackUserInfo: with oidc.userinfo the user's userinfo claims reach
+// /auth/user (winning over the ID token's), a userinfo answer about another
+// subject fails the sign-in, and an unavailable endpoint does not.
+func TestCallbackUserInfo(t *testing.T) {
+	const secretValue = "Zq7-department"
+	addClaims := func(c map[string]any) {
+		c["department"] = secretValue
+		c["name"] = "Name From Userinfo"
+		c["address"] = map[string]any{"country": "NL"}
+	}
+	tests := []struct {
+		name     string
+		off      bool
+		rewrite  *userInfoRewrite
+		signedIn bool
+		check    func(t *testing.T, e *env, claims map[string]any)
+	}{
+		{
+			name: "claims merged", rewrite: &userInfoRewrite{edit: addClaims}, signedIn: true,
+			check: func(t *testing.T, e *env, claims map[string]any) {
+				if claims["department"] != secretValue || claims["name"] != "Name From Userinfo" || claims["email"] != "demo@example.com" {
+					t.Errorf("claims %v, want userinfo's department and name with the ID token's email", claims)
+				}
+				if _, ok := claims["address"]; ok {
+					t.Errorf("claims hold an object: %v", claims)
+				}
+			},
+		},
+		{
+			name: "off", off: true, rewrite: &userInfoRewrite{edit: addClaims}, signedIn: true,
+			check: func(t *testing.T, e *env, claims map[string]any) {
+				if _, ok := claims["department"]; ok || claims["name"] != "Demo User" {
+					t.Errorf("claims %v with userinfo off, want the ID token's only", claims)
+				}
+			},
+		},
+		{
+			name: "unavailable", rewrite: &userInfoRewrite{status: http.StatusServiceUnavailable}, signedIn: true,
+			check: func(t *testing.T, e *env, claims map[string]any) {
+				if claims["name"] != "Demo User" {
+					t.Errorf("claims %v, want the ID token's", claims)
+				}
+				if !strings.Contains(e.logs.String(), "userinfo unavailable") {
+					t.Error("no warning logged for the unavailable userinfo")
+				}
+			},
+		},
+		{
+			name: "trimmed to the budget",
+			rewrite: &userInfoRewrite{edit: func(c map[string]any) {
+				for i := range 3 {
+					c[fmt.Sprintf("big%d", i)] = strings.Repeat("Zq7", 250) + secretValue
+				}
+			}},
+			signedIn: true,
+			check: func(t *testing.T, e *env, claims map[string]any) {
+				n := 0
+				for i := range 3 {
+					if _, ok := claims[fmt.Sprintf("big%d", i)]; ok {
+						n++
+					}
+				}
+				if n != 1 || claims["email"] != "demo@example.com" {
+					t.Errorf("%d of the 3 big claims kept, want 1 and the small ones; claims %v", n, claims)
+				}
+				if !strings.Contains(e.logs.String(), "userinfo claims trimmed") {
+					t.Error("trimming not logged")
+				}
+			},
+		},
+		{name: "another subject", rewrite: &userInfoRewrite{edit: func(c map[string]any) { c["sub"] = "someone-else" }}},
+		{name: "no subject", rewrite: &userInfoRewrite{edit: func(c map[string]any) { delete(c, "sub") }}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{config: func(c *server.Config) {
+				c.OIDC.UserInfo = !tc.off
+				c.OIDC.HTTPClient = &http.Client{Transport: tc.rewrite, Timeout: 10 * time.Second}
+			}})
+			b := e.browser()
+			f := b.startLogin("/app")
+			r := b.do(http.MethodGet, f.callback.RequestURI(), navigate)
+			want := int32(1)
+			if tc.off {
+				want = 0
+			}
+			if got := tc.rewrite.calls.Load(); got != want {
+				t.Errorf("userinfo called %d times, want %d", got, want)
+			}
+			if !tc.signedIn {
+				if r.StatusCode != http.StatusFound || r.Header.Get("Location") != "/app?login_error=login_failed" || r.sessionSet() {
+					t.Fatalf("callback: %d to %q, session %v; want 302 to /app?login_error=login_failed and no session",
+						r.StatusCode, r.Header.Get("Location"), r.sessionSet())
+				}
+				if refusals(e.logs.String(), "/auth/callback", "login_failed") != 1 {
+					t.Errorf("refusal not logged once:\n%s", e.logs)
+				}
+				return
+			}
+			if r.StatusCode != http.StatusFound || r.Header.Get("Location") != "/app" || !r.sessionSet() {
+				t.Fatalf("callback: %d to %q, session %v; body %s\n%s", r.StatusCode, r.Header.Get("Location"), r.sessionSet(), r.body, e.logs)
+			}
+			var user struct {
+				Claims map[string]any `json:"claims"`
+			}
+			u := b.get("/auth/user")
+			u.json(t, &user)
+			tc.check(t, e, user.Claims)
+			if strings.Contains(e.logs.String(), secretValue) || strings.Contains(e.logs.String(), "Zq7Zq7") {
+				t.Error("a userinfo value reached the logs")
+			}
+			// Positive control of the log check: the log holds the sign-in.
+			if !strings.Contains(e.logs.String(), "signed in") {
+				t.Error("no sign-in in the logs: the log check above saw nothing")
+			}
+		})
 	}
 }

@@ -53,6 +53,10 @@ func classify(err error) publicError {
 		return publicError{http.StatusBadRequest, "invalid_request", "sign-out link invalid; sign out again"}
 	case errors.Is(err, errBadReturnTo):
 		return publicError{http.StatusBadRequest, "invalid_request", "returnTo must be a same-origin relative path"}
+	case errors.Is(err, errLoginOption):
+		return publicError{http.StatusBadRequest, "invalid_request", "sign-in option not allowed"}
+	case errors.Is(err, errLoginOptionValue):
+		return publicError{http.StatusBadRequest, "invalid_request", "sign-in option repeated or with an invalid value"}
 	case errors.As(err, &authErr):
 		return publicError{http.StatusBadRequest, authorizationCode(authErr.Code), "the identity provider did not sign you in"}
 	case errors.Is(err, oauth.ErrStateMismatch), errors.Is(err, errLoginExpired):
@@ -109,13 +113,7 @@ var errDuringLogin = errors.New("server: sign-in failed")
 // fail writes err as a JSON error and logs it with its class. Headers already
 // set on the response (a refreshed or clearing Set-Cookie) are kept.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	pe := classify(err)
-	level := slog.LevelInfo
-	if pe.status >= 500 {
-		level = slog.LevelError
-	}
-	s.metrics.refused.WithLabelValues(pe.code).Inc()
-	s.log.Log(r.Context(), level, "request refused", "path", r.URL.Path, "status", pe.status, "reason", pe.code, "err", err)
+	pe := s.recordRefusal(r, err)
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "application/json; charset=utf-8")
@@ -128,6 +126,20 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	w.WriteHeader(pe.status)
 	writeJSON(w, gin.H{"error": pe.code, "error_description": pe.desc})
+}
+
+// recordRefusal counts and logs a refused request and returns what the
+// client is told: fail answers it as JSON, a failed sign-in's navigation as
+// a redirect to the app (loginFailed).
+func (s *Server) recordRefusal(r *http.Request, err error) publicError {
+	pe := classify(err)
+	level := slog.LevelInfo
+	if pe.status >= 500 {
+		level = slog.LevelError
+	}
+	s.metrics.refused.WithLabelValues(pe.code).Inc()
+	s.log.Log(r.Context(), level, "request refused", "path", r.URL.Path, "status", pe.status, "reason", pe.code, "err", err)
+	return pe
 }
 
 // abort is fail for Gin handlers.

@@ -171,6 +171,8 @@ func (c countingSessions) Load(r *http.Request) (*session.Session, error) {
 
 func sessionErrorReason(err error) string {
 	switch {
+	case errors.Is(err, session.ErrIdle):
+		return "idle"
 	case errors.Is(err, session.ErrExpired):
 		return "expired"
 	case errors.Is(err, session.ErrRevoked):

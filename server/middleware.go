@@ -2,7 +2,6 @@ package server
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -28,37 +27,6 @@ func noStore() gin.HandlerFunc {
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		c.Next()
 	}
-}
-
-// sameOrigin refuses cross-site requests (Sec-Fetch-Site, Origin) and, when
-// requireHeader is set, requests without the anti-forgery header, which a
-// cross-origin page cannot add without a CORS preflight the BFF never grants.
-func (s *Server) sameOrigin(requireHeader bool) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if err := s.checkForgery(c.Request, requireHeader); err != nil {
-			s.abort(c, err)
-			return
-		}
-		c.Next()
-	}
-}
-
-func (s *Server) checkForgery(r *http.Request, requireHeader bool) error {
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		return fmt.Errorf("%w: Sec-Fetch-Site cross-site", errForbidden)
-	}
-	if origins := r.Header.Values("Origin"); len(origins) > 0 {
-		if len(origins) != 1 || origins[0] != s.origin {
-			return fmt.Errorf("%w: foreign Origin", errForbidden)
-		}
-	}
-	if requireHeader {
-		v := r.Header.Values(s.cfg.CSRFHeader)
-		if len(v) != 1 || subtle.ConstantTimeCompare([]byte(v[0]), []byte(s.cfg.CSRFValue)) != 1 {
-			return fmt.Errorf("%w: no %s header", errForbidden, s.cfg.CSRFHeader)
-		}
-	}
-	return nil
 }
 
 // recovery turns a panic into a JSON 500 without a stack trace to the client.

@@ -164,6 +164,9 @@ func New(cfg Config) (*Server, error) {
 	if !strings.HasPrefix(s.cfg.Prefix, "/") || strings.HasSuffix(s.cfg.Prefix, "/") {
 		return nil, errors.New("server: prefix must start and not end with /")
 	}
+	if err := checkLoginConfig(cfg.LoginParams, cfg.LoginErrorPath); err != nil {
+		return nil, err
+	}
 	if s.cfg.CookieName == "" {
 		s.cfg.CookieName = "__Host-Http-bff"
 	}
@@ -192,6 +195,16 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.IdleTimeout < 0 || (cfg.IdleTimeout > 0 && cfg.IdleTimeout < 5*time.Second) {
+		return nil, errors.New("server: session.idle_timeout must be at least 5s (or 0 for none)")
+	}
+	// Cookies ignore ports: two BFFs on localhost:8080 and localhost:8081
+	// with the default name sign each other out.
+	if ip, err := netip.ParseAddr(pub.Hostname()); s.cfg.CookieName == "__Host-Http-bff" &&
+		(strings.EqualFold(pub.Hostname(), "localhost") || (err == nil && ip.IsLoopback())) {
+		s.log.Warn("cookies ignore ports: another app on this host with the same session.cookie_name shares and overwrites these cookies; set session.cookie_name per app",
+			"public_url", s.origin)
+	}
 	s.revoked, err = revocation.New(revocation.Config{SnapshotFile: cfg.SnapshotFile, MaxOnce: cfg.MaxSingleUse, Now: s.now})
 	if err != nil {
 		return nil, err
@@ -205,6 +218,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	store, err := session.NewStore(session.Config{
 		Sealer: s.sealer, Chunker: chunker, Revoker: s.revoked, Now: s.now, CacheEntries: cfg.SessionCache,
+		IdleTimeout: cfg.IdleTimeout, Persistent: cfg.Persistent,
 		OnSave: func(n int) {
 			s.metrics.sessions.WithLabelValues("sealed").Inc()
 			s.metrics.cookieSize.Observe(float64(n))
@@ -253,6 +267,9 @@ func New(cfg Config) (*Server, error) {
 		Now:                 s.now,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := validStaticCSP(cfg.StaticCSP); err != nil {
 		return nil, err
 	}
 	if s.cfg.Static == nil && s.cfg.StaticDir != "" {
@@ -451,12 +468,22 @@ func (s *Server) fallback(c *gin.Context) {
 	s.serveStatic(c)
 }
 
-// serveProxied checks a proxied request against forgery and forwards it.
+// serveProxied checks a proxied request against forgery, by its kind and
+// its route's mode (checkProxied), and forwards it.
 func (s *Server) serveProxied(c *gin.Context) {
 	r := c.Request
-	if err := s.checkForgery(r, true); err != nil {
+	rt, _ := s.proxy.RouteFor(r.URL.Path)
+	if err := s.checkProxied(r, rt); err != nil {
 		s.abort(c, err)
 		return
+	}
+	// NoRoute preset 404. A proxied answer sets its own status, except a
+	// WebSocket switch, which goes out on the hijacked connection: preset
+	// what the access log and the metrics should then say.
+	if requestKind(r) == kindWebSocket {
+		c.Status(http.StatusSwitchingProtocols)
+	} else {
+		c.Status(http.StatusOK)
 	}
 	s.proxy.ServeHTTP(c.Writer, r)
 }

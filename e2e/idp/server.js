@@ -27,6 +27,13 @@
 //   ACCESS_TOKEN_TTL           seconds, default 60
 //   ROTATE_REFRESH             "true" (default) or "false"
 //   RESOURCE                   access-token audience, default "http://api.test"
+//   USERINFO_CLAIMS            "true": profile and email claims only from the
+//                              userinfo endpoint, as in a conforming provider
+//                              (conformIdTokenClaims on); access tokens are
+//                              then issued for userinfo (opaque, no audience)
+//                              unless the client names a resource. Default
+//                              "false": the claims are in the ID token too,
+//                              access tokens are JWTs for RESOURCE.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 
@@ -62,6 +69,7 @@ const tokenAuthMethod = env('TOKEN_AUTH_METHOD', 'client_secret_basic');
 const accessTokenTTL = Number.parseInt(env('ACCESS_TOKEN_TTL', '60'), 10);
 const rotateRefresh = env('ROTATE_REFRESH', 'true') !== 'false';
 const resource = env('RESOURCE', 'http://api.test');
+const userinfoClaims = env('USERINFO_CLAIMS', 'false') === 'true';
 const scope = 'openid profile email offline_access';
 const issuer = `http://127.0.0.1:${port}`;
 
@@ -124,7 +132,10 @@ const configuration = {
     profile: ['name', 'preferred_username'],
     email: ['email', 'email_verified'],
   },
-  conformIdTokenClaims: false,
+  // With conformIdTokenClaims on, oidc-provider leaves the scope claims out
+  // of the ID token only when the access token has no audience (it is then
+  // usable at userinfo), hence no default resource in that mode.
+  conformIdTokenClaims: userinfoClaims,
   // Explicit lifetimes (seconds); access tokens take ACCESS_TOKEN_TTL from
   // the resource server below.
   ttl: {
@@ -168,7 +179,7 @@ const configuration = {
     backchannelLogout: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      defaultResource: async () => resource,
+      defaultResource: async () => (userinfoClaims ? undefined : resource),
       useGrantedResource: async () => true,
       getResourceServerInfo: async (ctx, indicator) => {
         if (indicator !== resource) throw new errors.InvalidTarget();

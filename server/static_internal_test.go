@@ -1,0 +1,90 @@
+package server
+
+import "testing"
+
+// TestStaticHashedName: what bundlers emit is hashed (immutable); words,
+// versions and numbers are not (revalidated). A false "hashed" would keep a
+// stale file in browsers for a year.
+func TestStaticHashedName(t *testing.T) {
+	tests := []struct {
+		name   string
+		hashed bool
+	}{
+		{"app.3f2a9c1b.js", true},                  // webpack [name].[contenthash:8]
+		{"main.3f2a9c1b4d5e6f708192.js", true},     // webpack, full contenthash
+		{"main.3f2a9c1b.chunk.js", true},           // create-react-app
+		{"app.3f2a9c1b.js.map", true},              // its source map
+		{"123.3f2a9c1b.js", true},                  // webpack [id].[contenthash]
+		{"index-BxK3d9Qa.js", true},                // Vite / Rollup
+		{"index-B_x3d9Qa.css", true},               // base64url with _
+		{"index-BxKdQaZQ.js", true},                // mixed case, no digit, not camel case
+		{"chunk-5FJ2ZQXW.css", true},               // esbuild base32
+		{"Inter-roman.var.3F2A9C1B.woff2", true},   // upper-case hex
+		{"vendor-library.js", false},               // a word
+		{"vendor-myLibrary.js", false},             // camel case
+		{"Roboto-BoldItalic.woff2", false},         // Pascal case
+		{"lib-utf8decoder.js", false},              // a word with a digit, not hex
+		{"lib-utf8Decoder.js", false},              // camel case with a digit
+		{"polyfills-es2015.js", false},             // short
+		{"bootstrap-5.3.3.min.css", false},         // a version
+		{"jquery-3.7.1.min.js", false},             // a version
+		{"app.deadbeef.js", false},                 // hex without a digit: could be a word
+		{"app.3f2a9c1.js", false},                  // 7 characters
+		{"chunk-ABCDEFGH.js", false},               // upper case without a digit
+		{"docs-README2024.md", false},              // 0, 1 are not base32, R not hex
+		{"report-20240101.pdf", false},             // a date
+		{"3f2a9c1b.js", false},                     // the name itself, not a part of it
+		{"some-component.module.css", false},       // words
+		{"material-symbols-outlined.woff2", false}, // words
+		{"index.html", false},
+		{"favicon.ico", false},
+		{"app.3f2a-9c1b.js", false}, // two short parts
+		{"app.3f2a9c1b!.js", false}, // not base64url
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := hashedName(tt.name); got != tt.hashed {
+				t.Errorf("hashedName(%q) = %v, want %v", tt.name, got, tt.hashed)
+			}
+		})
+	}
+}
+
+// TestStaticValidCSP: a static_csp that would corrupt the header or that no
+// browser applies is refused; "" and "off" are the documented settings.
+func TestStaticValidCSP(t *testing.T) {
+	tests := []struct {
+		csp string
+		ok  bool
+	}{
+		{"", true},
+		{"off", true},
+		{defaultStaticCSP, true},
+		{"default-src 'self'; style-src 'self' 'unsafe-inline'", true},
+		{"script-src-elem 'self' https://cdn.example.com; report-to csp", true},
+		{"Default-Src 'self'", true}, // directive names are case-insensitive
+		{"default-src 'self';", true},
+		{"default-src 'self'\r\nSet-Cookie: x=1", false},
+		{"default-src 'self'\n", false},
+		{"default-src 'self'\tstyle-src", false},
+		{"default-src 'self'\x00", false},
+		{"default-src 'self' https://bücher.example", false},
+		{"none", false}, // not "off": a policy no browser applies
+		{"OFF", false},
+		{"   ", false},
+		{";", false},
+		{"default_src 'self'", false},
+		{"default-src: 'self'", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.csp, func(t *testing.T) {
+			err := validStaticCSP(tt.csp)
+			if (err == nil) != tt.ok {
+				t.Fatalf("validStaticCSP(%q) = %v, want ok %v", tt.csp, err, tt.ok)
+			}
+			if err != nil && err.Error()[:len("server: ")] != "server: " {
+				t.Errorf("error %q does not start with the package name", err)
+			}
+		})
+	}
+}
