@@ -65,7 +65,7 @@ async function showHeldCookies() {
       verdict.textContent = 'No cookie yet: sign in, and the BFF sets its sealed session cookies.';
     } else if (readable.length === 0) {
       verdict.textContent = 'Page script could not read any of them: document.cookie holds ' +
-        (cookies.length === 1 ? 'not this cookie' : 'none of these ' + cookies.length + ' cookies') +
+        (cookies.length === 1 ? 'no trace of this cookie' : 'none of these ' + cookies.length + ' cookies') +
         '. They are HttpOnly; only the browser sends them.';
     } else {
       verdict.textContent = 'Page script can read ' + readable.join(', ') + '; none of them may hold a token.';
