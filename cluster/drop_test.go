@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -19,18 +20,24 @@ func TestMalformedMessagesDropped(t *testing.T) {
 	b := start(t, secret, a.addr)
 	eventually(t, "two members", func() bool { return len(a.c.Members()) == 2 })
 	target := a.c.ml.LocalNode()
-	for i, msg := range [][]byte{
+	malformed := [][]byte{
 		{9, 1, 2, 3},
 		{msgEntries},
 		{msgEntries, 1, 5, 1},
 		append([]byte{msgEntries}, bytes.Repeat([]byte{0xff}, 100)...),
 		append([]byte{msgEntries}, revocation.AppendEntries(nil, []revocation.Entry{{Kind: revocation.KindOnce + 1, Key: "x", Expiry: time.Now().Add(time.Hour)}})...),
-	} {
+	}
+	// Five messages are sent, each one counted as one drop.
+	for i, msg := range malformed {
+		before := a.drops.Load()
 		if err := b.c.ml.SendReliable(target, msg); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
+		eventually(t, fmt.Sprintf("the drop of message %d", i), func() bool { return a.drops.Load() > before })
 	}
-	eventually(t, "five drops", func() bool { return a.drops.Load() >= 5 })
+	if n := a.drops.Load(); n != int32(len(malformed)) {
+		t.Errorf("%d drops counted for %d malformed messages", n, len(malformed))
+	}
 	if a.list.Len() != 0 || a.list.OnceLen() != 0 {
 		t.Errorf("malformed messages changed the list: %d, %d entries", a.list.Len(), a.list.OnceLen())
 	}

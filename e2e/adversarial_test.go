@@ -630,10 +630,11 @@ func advMain(t *testing.T) {
 			})
 		})
 		t.Run("TRACE_through_the_proxy", func(t *testing.T) {
-			// Not a refusal: the BFF forwards any method to a route's
-			// upstream, which decides. Recorded for the report.
-			r := s.send(t, "TRACE", "/api/echo", atkCookie, map[string]string{"X-CSRF": "1"}, "")
-			s.record(advResult{name: "TRACE_/api/echo (forwarded)", status: r.Status, reason: "-", metric: "upstream decides"})
+			// Refused by the proxy (proxy.ErrMethod) before forwarding: a
+			// TRACE echo would reflect the user's bearer.
+			s.refused(t, "TRACE_/api/echo (refused)", advWant{status: http.StatusMethodNotAllowed, reason: "method_not_allowed"}, func(t *testing.T) *Response {
+				return s.send(t, http.MethodTrace, "/api/echo", atkCookie, map[string]string{"X-CSRF": "1"}, "")
+			})
 		})
 
 		raw := []struct {

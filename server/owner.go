@@ -216,6 +216,7 @@ func (s *Server) internalRefresh(c *gin.Context) {
 	}
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, 64<<10))
 	if err != nil {
+		s.metrics.internalRefused.Inc()
 		s.abort(c, fmt.Errorf("%w: %w", errForgedInternal, err))
 		return
 	}
