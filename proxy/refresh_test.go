@@ -516,3 +516,51 @@ func TestOptionalRouteAfterInvalidGrant(t *testing.T) {
 		t.Errorf("Clear called %d times, want 1", clears)
 	}
 }
+
+// TestRefreshSuccessorAboutToExpire: an old cookie late in a long grace
+// window finds a successor whose own access token is about to expire; the
+// proxy then moves on from the successor's refresh token (never the old,
+// rotated one), once. Early in the window the successor is used as it is.
+func TestRefreshSuccessorAboutToExpire(t *testing.T) {
+	tests := []struct {
+		name      string
+		advance   time.Duration // the successor's token lives 2 minutes; the margin is 60 s
+		wantRTs   []string
+		wantLast  proxy.Outcome
+		wantCalls int
+	}{
+		{name: "successor still good", advance: 30 * time.Second, wantRTs: []string{"RT-old"}, wantLast: proxy.OutcomeSuccessor, wantCalls: 1},
+		{name: "successor just past the margin", advance: 60 * time.Second, wantRTs: []string{"RT-old", "RT-new"}, wantLast: proxy.OutcomeRefreshed, wantCalls: 2},
+		{name: "successor expiring", advance: 100 * time.Second, wantRTs: []string{"RT-old", "RT-new"}, wantLast: proxy.OutcomeRefreshed, wantCalls: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, func(cfg *proxy.Config, _ *upstream) { cfg.SuccessorGrace = 10 * time.Minute })
+			h.sess.sess = newSession(10 * time.Second)
+			h.ref.tokens = &oauth.Tokens{AccessToken: "AT-new", Expiry: t0.Add(2 * time.Minute), RefreshToken: "RT-new"}
+
+			h.wantOK(h.get("/api/x"))
+			h.clk.Advance(tt.advance)
+			h.ref.tokens = &oauth.Tokens{AccessToken: "AT-newer", Expiry: t0.Add(time.Hour), RefreshToken: "RT-newer"}
+			h.wantOK(h.get("/api/x")) // the old cookie again
+
+			if got := h.ref.Calls(); got != tt.wantCalls {
+				t.Fatalf("Refresher called %d times, want %d", got, tt.wantCalls)
+			}
+			if !slices.Equal(h.ref.gotRT, tt.wantRTs) {
+				t.Errorf("refresh tokens redeemed %v, want %v", h.ref.gotRT, tt.wantRTs)
+			}
+			calls := h.refreshes()
+			if len(calls) != 2 || calls[1].Outcome != tt.wantLast {
+				t.Errorf("OnRefresh calls %v, want the second %s", calls, tt.wantLast)
+			}
+			wantBearer := "Bearer AT-new"
+			if tt.wantCalls == 2 {
+				wantBearer = "Bearer AT-newer"
+			}
+			if b := bearer(t, h.up.last(t)); b != wantBearer {
+				t.Errorf("second request: upstream got %q, want %q", b, wantBearer)
+			}
+		})
+	}
+}
