@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/bff-project/bff/internal/testsupport"
 	"github.com/bff-project/bff/revocation"
 )
 
@@ -16,26 +16,9 @@ var secret = bytes.Repeat([]byte{42}, 32)
 
 var discard = slog.New(slog.DiscardHandler)
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	// memberlist binds UDP and TCP on the same port: find one free for both.
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		u, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return addr
-	}
-	t.Fatal("no free port")
-	return ""
-}
+// freePort is a loopback address free for both TCP and UDP (memberlist
+// binds both on one port).
+func freePort(t *testing.T) string { return testsupport.FreeGossipAddr(t) }
 
 type node struct {
 	c     *Cluster

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bff-project/bff/internal/testsupport"
 )
 
 // The cluster harness: three BFF processes gossiping their revocation list
@@ -64,21 +66,9 @@ type testCluster struct {
 // moment ago (memberlist binds both on the same number).
 func freeGossipPort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("e2e: free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("e2e: no port free for both TCP and UDP")
-	return 0
+	_, port, _ := net.SplitHostPort(testsupport.FreeGossipAddr(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // startCluster starts the provider (its back-channel logout URI points at

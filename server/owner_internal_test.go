@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -213,22 +212,4 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 
 // freeGossipPort is a loopback host:port free for both TCP and UDP
 // (memberlist binds both on the same port and refuses port 0).
-func freeGossipPort(t *testing.T) string {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		u, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return addr
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return ""
-}
+func freeGossipPort(t *testing.T) string { return testsupport.FreeGossipAddr(t) }

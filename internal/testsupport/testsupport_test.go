@@ -34,3 +34,17 @@ func TestFreePortIsFree(t *testing.T) {
 	}
 	l.Close()
 }
+
+func TestFreeGossipAddrIsFree(t *testing.T) {
+	addr := FreeGossipAddr(t)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("%s not free for TCP: %v", addr, err)
+	}
+	l.Close()
+	u, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatalf("%s not free for UDP: %v", addr, err)
+	}
+	u.Close()
+}
