@@ -4,7 +4,9 @@ package testsupport
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -28,27 +30,44 @@ func (b *Buffer) String() string {
 	return b.buf.String()
 }
 
+// Ports are picked at random below the kernel's ephemeral range (Linux:
+// /proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default), not by
+// binding port 0: a port the kernel handed out and we released can be handed
+// out again at once, to another test's listener or as the local port of any
+// outgoing connection (Chromium, the HTTP clients), and the process the port
+// was meant for then fails with "address already in use". Below the range,
+// only another test's random pick can collide, and each pick is checked.
+const (
+	portLow  = 20000
+	portHigh = 32767 // exclusive of the default ephemeral range
+)
+
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	for range 200 {
+		port := portLow + rand.IntN(portHigh-portLow)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("free port: none found below the ephemeral range")
+	return 0
 }
 
 // FreeGossipAddr returns a loopback host:port that was free a moment ago for
 // both TCP and UDP: memberlist binds both on one port and refuses port 0.
 func FreeGossipAddr(t testing.TB) string {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 200 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(portLow+rand.IntN(portHigh-portLow)))
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatalf("free port: %v", err)
+			continue
 		}
-		addr := l.Addr().String()
 		l.Close()
 		u, err := net.ListenPacket("udp", addr)
 		if err != nil {
@@ -57,6 +76,6 @@ func FreeGossipAddr(t testing.TB) string {
 		u.Close()
 		return addr
 	}
-	t.Fatal("no loopback port free for both TCP and UDP")
+	t.Fatal("no loopback port free for both TCP and UDP below the ephemeral range")
 	return ""
 }
