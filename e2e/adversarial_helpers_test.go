@@ -444,6 +444,24 @@ func (s *advStack) checkLogs(t *testing.T, off int) {
 			secrets["state/nonce #"+strconv.Itoa(i)] = st
 		}
 	}
+	// Every token the provider issued, in its raw form: an opaque refresh
+	// token would not look like a JWT.
+	for i, it := range s.idp.Issued(t) {
+		secrets["issued access token #"+strconv.Itoa(i)] = it.AccessToken
+		secrets["issued refresh token #"+strconv.Itoa(i)] = it.RefreshToken
+		secrets["issued ID token #"+strconv.Itoa(i)] = it.IDToken
+	}
+	// Positive control: the window holds lines of the requests just made
+	// (the access line may follow the response by a moment), so a BFF that
+	// logged nothing cannot pass.
+	for deadline := time.Now().Add(3 * time.Second); !strings.Contains(logs, `"msg":"request`); {
+		if time.Now().After(deadline) {
+			t.Errorf("the log window checked holds no request line: the secret search would pass vacuously")
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+		logs = s.bff.Logs()[off:]
+	}
 	for what, v := range secrets {
 		if v != "" && strings.Contains(logs, v) {
 			t.Errorf("BFF logs contain the %s", what)
