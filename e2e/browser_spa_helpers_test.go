@@ -300,32 +300,18 @@ func (u *spaUpstream) serve(w http.ResponseWriter, r *http.Request) {
 // does) and answers the client's first text frame with the verified sub
 // and the text.
 func spaWSEcho(w http.ResponseWriter, r *http.Request, sub string) {
-	key := r.Header.Get("Sec-WebSocket-Key")
-	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || key == "" {
-		http.Error(w, "not a websocket handshake", http.StatusBadRequest)
-		return
-	}
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
+	conn, br, payload, ok := wsAcceptFirstFrame(w, r)
+	if !ok {
 		return
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsAccept(key))
-	if brw.Flush() != nil {
-		return
-	}
-	op, payload, masked, err := wsReadFrame(brw.Reader)
-	if err != nil || op != 1 || !masked {
-		return
-	}
 	reply := "sub=" + sub + " echo=" + string(payload)
 	if len(reply) > 125 {
 		reply = reply[:125]
 	}
 	conn.Write(wsFrame([]byte(reply), false))
 	// Wait for the client's close (or the deadline) before hanging up.
-	_, _, _, _ = wsReadFrame(brw.Reader)
+	_, _, _, _ = wsReadFrame(br)
 }
 
 // launchSPAIDP starts the provider like startIDP does, with

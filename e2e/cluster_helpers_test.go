@@ -326,6 +326,14 @@ http {
   }
 }
 `, dir, servers.String(), c.lbPort)
+	runNginx(t, dir, conf, c.public)
+}
+
+// runNginx writes conf into dir, runs nginx on it in the foreground until
+// the test ends (its output and error.log shown when the test fails), and
+// waits until origin/readyz answers 200 through it.
+func runNginx(t *testing.T, dir, conf, origin string) {
+	t.Helper()
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -343,7 +351,7 @@ http {
 	hc := &http.Client{Transport: &http.Transport{DialContext: loopbackDialer()}, Timeout: 2 * time.Second}
 	defer hc.CloseIdleConnections()
 	err := waitFor(p, 10*time.Second, func() bool {
-		resp, err := hc.Get(c.public + "/readyz")
+		resp, err := hc.Get(origin + "/readyz")
 		if err != nil {
 			return false
 		}

@@ -271,26 +271,39 @@ func wsAccept(key string) string {
 // wsEcho completes a WebSocket handshake (RFC 6455) by hand and echoes one
 // text frame, which the client must have masked.
 func wsEcho(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Sec-WebSocket-Key")
-	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || key == "" {
-		http.Error(w, "not a websocket handshake", http.StatusBadRequest)
-		return
-	}
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
+	conn, _, payload, ok := wsAcceptFirstFrame(w, r)
+	if !ok {
 		return
 	}
 	defer conn.Close()
+	conn.Write(wsFrame(payload, false))
+}
+
+// wsAcceptFirstFrame completes a WebSocket handshake by hand (RFC 6455, with
+// a 10 s deadline on the connection) and reads the client's first frame,
+// which must be a masked text frame. When ok, the caller owns conn.
+func wsAcceptFirstFrame(w http.ResponseWriter, r *http.Request) (conn net.Conn, br *bufio.Reader, payload []byte, ok bool) {
+	key := r.Header.Get("Sec-WebSocket-Key")
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || key == "" {
+		http.Error(w, "not a websocket handshake", http.StatusBadRequest)
+		return nil, nil, nil, false
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil, nil, false
+	}
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsAccept(key))
 	if brw.Flush() != nil {
-		return
+		conn.Close()
+		return nil, nil, nil, false
 	}
 	op, payload, masked, err := wsReadFrame(brw.Reader)
 	if err != nil || op != 1 || !masked {
-		return
+		conn.Close()
+		return nil, nil, nil, false
 	}
-	conn.Write(wsFrame(payload, false))
+	return conn, brw.Reader, payload, true
 }
 
 // wsFrame is one final text frame, masked (client to server) or not.

@@ -400,38 +400,6 @@ func (s *revStack) login(t *testing.T, user string) *Browser {
 // metrics scrapes the BFF's metrics_listen.
 func (s *revStack) metrics(t *testing.T) string { return s.adv.metrics(t) }
 
-// revRefused is advStack.refused for refusals that take time by design (a
-// body that trickles in): the same checks, with maxElapsed instead of 2 s.
-func revRefused(t *testing.T, s *advStack, name string, want advWant, maxElapsed time.Duration, send func(t *testing.T) *Response) *Response {
-	t.Helper()
-	before := s.state(t)
-	start := time.Now()
-	r := send(t)
-	elapsed := time.Since(start)
-	s.checkShape(t, r, want.status)
-	s.checkSetCookies(t, r)
-	if e := s.waitRefusedLog(t, before.logOff, want.reason); want.logErr != "" && !strings.Contains(e, want.logErr) {
-		t.Errorf("refusal logged err %q, want it to say %q", e, want.logErr)
-	}
-	s.checkLogs(t, before.logOff)
-	after := s.metrics(t)
-	d := metric(after, "bff_refused_total", map[string]string{"reason": want.reason}) -
-		metric(before.metrics, "bff_refused_total", map[string]string{"reason": want.reason})
-	if d != 1 {
-		t.Errorf("bff_refused_total{reason=%q} moved by %v, want 1", want.reason, d)
-	}
-	if want.streamed {
-		before.tap, before.upstream = s.tap.count(), len(s.up.Requests())
-	}
-	s.checkNothingChanged(t, before, after, want.providerCalled)
-	s.checkVictim(t)
-	s.record(advResult{name: name, status: r.Status, reason: want.reason, metric: fmt.Sprintf("refused{%s}+%v", want.reason, d)})
-	if elapsed > maxElapsed {
-		t.Errorf("refusal took %s, want at most %s", elapsed, maxElapsed)
-	}
-	return r
-}
-
 // revRawResponse reads one response from br as the shared Response.
 func revRawResponse(br *bufio.Reader, reqURL string) (*Response, error) {
 	r, _, err := revRawResponseClose(br, reqURL)
@@ -496,32 +464,8 @@ http {
   }
 }
 `, dir, port, target)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	cmd := exec.Command(nginxPath, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))
-	cmd.Stdout, cmd.Stderr = logs, logs
-	p := startProcess(t, cmd, 3*time.Second)
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx output:\n%s\nerror.log:\n%s", logs.String(), tail(string(b), 4<<10))
-		}
-	})
 	origin := fmt.Sprintf("http://localhost:%d", port)
-	hc := &http.Client{Transport: &http.Transport{DialContext: loopbackDialer(), DisableKeepAlives: true}, Timeout: 2 * time.Second}
-	if err := waitFor(p, 10*time.Second, func() bool {
-		resp, err := hc.Get(origin + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}); err != nil {
-		t.Fatalf("e2e: nginx not serving: %v\n%s", err, logs.String())
-	}
+	runNginx(t, dir, conf, origin)
 	return origin
 }
 

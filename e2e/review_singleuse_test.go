@@ -33,7 +33,7 @@ func TestReviewSingleUse(t *testing.T) {
 
 	// Finding 9: a body that trickles in is cut.
 	t.Run("body_trickle_cut", func(t *testing.T) {
-		revRefused(t, s.adv, "body_trickle_1_byte_per_s", advWant{status: http.StatusRequestTimeout, reason: "request_timeout", streamed: true}, 5*time.Second, func(t *testing.T) *Response {
+		s.adv.refused(t, "body_trickle_1_byte_per_s", advWant{status: http.StatusRequestTimeout, reason: "request_timeout", streamed: true, maxElapsed: 5 * time.Second}, func(t *testing.T) *Response {
 			head := "POST /body/upload HTTP/1.1\r\nHost: " + strings.TrimPrefix(bff.URL(), "http://") + "\r\nX-CSRF: 1\r\nSec-Fetch-Site: same-origin\r\n" +
 				"Origin: " + bff.URL() + "\r\nCookie: " + upCookie + "\r\nContent-Type: application/octet-stream\r\nContent-Length: 64\r\n\r\n"
 			r, took := revTrickle(t, bff.cfg.port, head, 64, 15*time.Second)

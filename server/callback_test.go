@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bff-project/bff/demo"
 	"github.com/bff-project/bff/server"
 )
 
@@ -509,36 +507,6 @@ func TestCallbackMaxAge(t *testing.T) {
 			}
 		})
 	}
-}
-
-// startLoginQuery is startLogin with sign-in options: it asks the BFF for
-// /auth/login?q and signs in at the provider, stopping before the callback.
-func (b *browser) startLoginQuery(q url.Values) *flow {
-	t := b.e.t
-	t.Helper()
-	f := &flow{login: b.get("/auth/login?" + q.Encode())}
-	if f.login.StatusCode != http.StatusFound {
-		t.Fatalf("login: status %d, want 302; body %s", f.login.StatusCode, f.login.body)
-	}
-	f.authURL = mustParse(t, f.login.Header.Get("Location"))
-	page := b.send(b.idp, mustRequest(t, http.MethodGet, f.authURL.String(), nil))
-	action, id := formActionRE.FindStringSubmatch(page.body), hiddenIDRE.FindStringSubmatch(page.body)
-	if page.StatusCode != http.StatusOK || action == nil || id == nil {
-		t.Fatalf("provider login page: status %d: %s", page.StatusCode, page.body)
-	}
-	actionURL, err := page.Request.URL.Parse(html.UnescapeString(action[1]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := url.Values{"id": {html.UnescapeString(id[1])}, "username": {demo.DefaultUsername}, "password": {demo.DefaultPassword}}
-	req := mustRequest(t, http.MethodPost, actionURL.String(), strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	back := b.send(b.idp, req)
-	f.callback = mustParse(t, back.Header.Get("Location"))
-	if f.callback.Path != "/auth/callback" {
-		t.Fatalf("provider sent the browser to %q, want the BFF's callback", f.callback)
-	}
-	return f
 }
 
 // TestUserAuthenticationFields: /auth/user shows the ID token's auth_time

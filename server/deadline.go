@@ -16,13 +16,6 @@ import (
 	"github.com/bff-project/bff/proxy"
 )
 
-// The limits of a proxy route's bodies when its BodyTimeout or BodyMinRate
-// is zero (route validation fills in the same defaults).
-const (
-	routeBodyTimeout = 30 * time.Second
-	routeBodyMinRate = 1024 // bytes per second
-)
-
 // otherBodyTimeout bounds every body no proxy route serves (back-channel
 // logout, internal refresh, a stray POST to the app): those are a few
 // kilobytes, so size earns no extra time. A variable so tests can shorten it.
@@ -74,14 +67,9 @@ func (s *Server) bodyLimits() gin.HandlerFunc {
 		timeout, rate, proxied := otherBodyTimeout, int64(0), false
 		if c.FullPath() == "" { // not an auth or internal endpoint, which come first
 			var rt proxy.Route
+			// Route validation filled in the defaults (30 s, 1024 B/s).
 			if rt, proxied = s.proxy.RouteFor(r.URL.Path); proxied {
 				timeout, rate = rt.BodyTimeout, rt.BodyMinRate
-				if timeout == 0 {
-					timeout = routeBodyTimeout
-				}
-				if rate <= 0 {
-					rate = routeBodyMinRate
-				}
 			}
 		}
 		if timeout < 0 {

@@ -342,9 +342,15 @@ var (
 // startLogin asks the BFF to start a sign-in and does the provider's part
 // (login form, user demo/demo), stopping before the callback.
 func (b *browser) startLogin(returnTo string) *flow {
+	return b.startLoginQuery(url.Values{"returnTo": {returnTo}})
+}
+
+// startLoginQuery is startLogin with the whole query of /auth/login (sign-in
+// options besides returnTo).
+func (b *browser) startLoginQuery(q url.Values) *flow {
 	t := b.e.t
 	t.Helper()
-	f := &flow{login: b.get("/auth/login?returnTo=" + url.QueryEscape(returnTo))}
+	f := &flow{login: b.get("/auth/login?" + q.Encode())}
 	if f.login.StatusCode != http.StatusFound {
 		t.Fatalf("login: status %d, want 302; body %s", f.login.StatusCode, f.login.body)
 	}
