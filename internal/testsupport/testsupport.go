@@ -36,17 +36,43 @@ func (b *Buffer) String() string {
 // out again at once, to another test's listener or as the local port of any
 // outgoing connection (Chromium, the HTTP clients), and the process the port
 // was meant for then fails with "address already in use". Below the range,
-// only another test's random pick can collide, and each pick is checked.
+// only another pick can collide: never one of this process (handedOut), and
+// each pick is checked free.
 const (
 	portLow  = 20000
 	portHigh = 32767 // exclusive of the default ephemeral range
 )
 
+// handedOut are the ports this process picked already: a port is picked
+// free but bound later by whatever it is for, so two tests running in
+// parallel could otherwise pick the same one in that gap.
+var handedOut struct {
+	mu    sync.Mutex
+	ports map[int]bool
+}
+
+// pick returns a random port below the ephemeral range that this process
+// has not handed out before.
+func pick() int {
+	handedOut.mu.Lock()
+	defer handedOut.mu.Unlock()
+	if handedOut.ports == nil || len(handedOut.ports) > (portHigh-portLow)/2 {
+		handedOut.ports = map[int]bool{} // start over rather than search a full range
+	}
+	for {
+		port := portLow + rand.IntN(portHigh-portLow)
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port
+		}
+	}
+}
+
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	for range 200 {
-		port := portLow + rand.IntN(portHigh-portLow)
+		port := pick()
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			continue
@@ -63,7 +89,7 @@ func FreePort(t testing.TB) int {
 func FreeGossipAddr(t testing.TB) string {
 	t.Helper()
 	for range 200 {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(portLow+rand.IntN(portHigh-portLow)))
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(pick()))
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue

@@ -48,3 +48,16 @@ func TestFreeGossipAddrIsFree(t *testing.T) {
 	}
 	u.Close()
 }
+
+// TestPortsNotHandedOutTwice: parallel tests of one process never get the
+// same port, even before whoever asked has bound it.
+func TestPortsNotHandedOutTwice(t *testing.T) {
+	seen := map[int]bool{}
+	for range 2000 {
+		p := FreePort(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+}
