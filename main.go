@@ -133,8 +133,26 @@ func check(args []string, getenv func(string) string, stdout io.Writer) error {
 	} else {
 		fmt.Fprintln(stdout, "cluster: none (single instance)")
 	}
+	// What the provider offers (client authentication, RFC 9207 iss,
+	// logout, revocation): one discovery, bounded. A provider that cannot be
+	// reached now is not a configuration error; one that answers for
+	// another issuer, or without PKCE S256, is.
+	ctx, cancel := context.WithTimeout(context.Background(), checkDiscoveryTimeout)
+	defer cancel()
+	report, err := srv.ProviderReport(ctx)
+	switch {
+	case err == nil:
+		fmt.Fprint(stdout, report)
+	case errors.Is(err, oauth.ErrProvider), errors.Is(err, context.DeadlineExceeded):
+		fmt.Fprintf(stdout, "provider %s: not reachable from here now (%v); serve retries discovery until it answers\n", fc.OIDC.Issuer, err)
+	default:
+		return fmt.Errorf("oidc.issuer: %w", err)
+	}
 	return nil
 }
+
+// checkDiscoveryTimeout bounds the discovery `bff check` makes.
+const checkDiscoveryTimeout = 5 * time.Second
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fc, sc, err := load("serve", args, getenv)

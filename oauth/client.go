@@ -86,6 +86,7 @@ type provider struct {
 	endSession     string
 	issParameter   bool // authorization_response_iss_parameter_supported (RFC 9207)
 	basicAuth      bool
+	backchannel    bool // backchannel_logout_supported
 }
 
 // metadata is the subset of the discovery document that go-oidc does not expose.
@@ -96,6 +97,7 @@ type metadata struct {
 	TokenAuthMethods    []string `json:"token_endpoint_auth_methods_supported"`
 	CodeChallengeMethod []string `json:"code_challenge_methods_supported"`
 	SigningAlgs         []string `json:"id_token_signing_alg_values_supported"`
+	Backchannel         bool     `json:"backchannel_logout_supported"`
 }
 
 // New validates cfg and returns a Client. It does not contact the provider:
@@ -210,9 +212,41 @@ func (c *Client) Discover(ctx context.Context) error {
 		endSession:     md.EndSessionEndpoint,
 		issParameter:   md.IssParameter,
 		basicAuth:      basic,
+		backchannel:    md.Backchannel,
 	}
 	c.meta.Store(p)
 	return nil
+}
+
+// Capabilities is what the provider's discovery document offers the BFF,
+// for `bff check` and the start-up log.
+type Capabilities struct {
+	TokenAuthMethod   string // how the BFF authenticates: client_secret_basic or client_secret_post
+	IssParameter      bool   // RFC 9207 iss in authorization responses
+	EndSession        bool   // RP-initiated logout (end_session_endpoint)
+	Revocation        bool   // RFC 7009 token revocation
+	UserInfo          bool   // userinfo_endpoint
+	BackchannelLogout bool   // backchannel_logout_supported
+}
+
+// Capabilities reports what discovery found; ErrNotReady before it ran.
+func (c *Client) Capabilities() (Capabilities, error) {
+	p, err := c.provider()
+	if err != nil {
+		return Capabilities{}, err
+	}
+	m := AuthMethodPost
+	if p.basicAuth {
+		m = AuthMethodBasic
+	}
+	return Capabilities{
+		TokenAuthMethod:   m,
+		IssParameter:      p.issParameter,
+		EndSession:        p.endSession != "",
+		Revocation:        p.revokeURL != "",
+		UserInfo:          p.op.UserInfoEndpoint() != "",
+		BackchannelLogout: p.backchannel,
+	}, nil
 }
 
 func (c *Client) provider() (*provider, error) {

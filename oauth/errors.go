@@ -15,6 +15,12 @@ var (
 	// ErrProvider means the provider could not be reached or answered with a
 	// server error. The grant may still be good: keep the session.
 	ErrProvider = errors.New("oauth: provider unavailable")
+	// ErrClientAuth means the provider refused the BFF's own credentials
+	// (invalid_client): oidc.client_id, oidc.client_secret or
+	// oidc.auth_method do not match the client's registration. A
+	// configuration error: neither the user's nor transient, so the session
+	// is kept and nobody is told to retry.
+	ErrClientAuth = errors.New("oauth: the provider refused the client credentials (invalid_client)")
 	// ErrInvalidResponse means the provider answered something that fails
 	// verification: an ID token with a wrong issuer, audience, nonce, azp,
 	// signature or expiry, or a malformed token response.

@@ -451,14 +451,14 @@ func TestCallback(t *testing.T) {
 		{
 			name:      "invalid_client",
 			reply:     ptr(jsonReply(http.StatusUnauthorized, map[string]string{"error": "invalid_client"})),
-			wantErr:   ErrProvider,
-			notErr:    []error{ErrReauthRequired},
+			wantErr:   ErrClientAuth,
+			notErr:    []error{ErrReauthRequired, ErrProvider},
 			wantToken: &TokenError{Op: "code exchange", Code: "invalid_client", Status: http.StatusUnauthorized},
 		},
 		{
 			name:      "hostile token error code",
 			reply:     ptr(jsonReply(http.StatusBadRequest, map[string]string{"error": hostile})),
-			wantErr:   ErrProvider,
+			wantErr:   ErrReauthRequired,
 			wantToken: &TokenError{Op: "code exchange", Code: sanitizeCode(hostile), Status: http.StatusBadRequest},
 		},
 		{

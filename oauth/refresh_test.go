@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -183,6 +184,37 @@ func TestRefresh(t *testing.T) {
 			notErr:    []error{ErrReauthRequired},
 			wantToken: &TokenError{Op: "refresh", Status: http.StatusServiceUnavailable},
 		},
+		// What providers really answer for a dead refresh token, and what
+		// means "try again" (RFC 6749 5.2 codes; status 5xx and 429).
+		{
+			// Dex v2.45.1, server/refreshhandlers.go: every unknown, used
+			// or revoked refresh token.
+			name: "Dex: refresh token already claimed (literal answer)",
+			answer: rawAnswer(http.StatusBadRequest,
+				`{"error":"invalid_request","error_description":"Refresh token is invalid or has already been claimed by another client."}`),
+			wantErr:   ErrReauthRequired,
+			notErr:    []error{ErrProvider, ErrClientAuth},
+			wantToken: &TokenError{Op: "refresh", Code: "invalid_request", Status: http.StatusBadRequest},
+		},
+		{name: "invalid_scope", answer: codeAnswer(http.StatusBadRequest, "invalid_scope"), wantErr: ErrReauthRequired, notErr: []error{ErrProvider}},
+		{name: "unauthorized_client", answer: codeAnswer(http.StatusBadRequest, "unauthorized_client"), wantErr: ErrReauthRequired, notErr: []error{ErrProvider}},
+		{name: "unknown code", answer: codeAnswer(http.StatusBadRequest, "token_gone"), wantErr: ErrReauthRequired, notErr: []error{ErrProvider}},
+		{name: "invalid_client", answer: codeAnswer(http.StatusUnauthorized, "invalid_client"), wantErr: ErrClientAuth, notErr: []error{ErrProvider, ErrReauthRequired}},
+		{name: "invalid_client with 400", answer: codeAnswer(http.StatusBadRequest, "invalid_client"), wantErr: ErrClientAuth, notErr: []error{ErrProvider, ErrReauthRequired}},
+		{
+			name:    "401 without a code",
+			answer:  rawAnswer(http.StatusUnauthorized, `Unauthorized`),
+			wantErr: ErrClientAuth, notErr: []error{ErrProvider, ErrReauthRequired},
+		},
+		{name: "temporarily_unavailable", answer: codeAnswer(http.StatusBadRequest, "temporarily_unavailable"), wantErr: ErrProvider, notErr: []error{ErrReauthRequired}},
+		{name: "server_error", answer: codeAnswer(http.StatusBadRequest, "server_error"), wantErr: ErrProvider, notErr: []error{ErrReauthRequired}},
+		{name: "429 with a code", answer: codeAnswer(http.StatusTooManyRequests, "invalid_request"), wantErr: ErrProvider, notErr: []error{ErrReauthRequired}},
+		{name: "500 with invalid_grant", answer: codeAnswer(http.StatusInternalServerError, "invalid_grant"), wantErr: ErrProvider, notErr: []error{ErrReauthRequired}},
+		{
+			name:    "400 HTML page without a code",
+			answer:  rawAnswer(http.StatusBadRequest, `<html>Bad Request</html>`),
+			wantErr: ErrProvider, notErr: []error{ErrReauthRequired, ErrClientAuth},
+		},
 		{name: "connection refused", down: true, wantErr: ErrProvider, notErr: []error{ErrReauthRequired}},
 		{name: "empty refresh token", noToken: true, wantErr: ErrReauthRequired, noRequest: true},
 		{
@@ -195,5 +227,22 @@ func TestRefresh(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.run)
+	}
+}
+
+// rawAnswer is a token-endpoint answer with a literal body (JSON when it
+// starts with '{').
+func rawAnswer(status int, body string) func(*testing.T, *fakeProvider) reply {
+	ct := "text/html"
+	if strings.HasPrefix(body, "{") {
+		ct = "application/json"
+	}
+	return func(*testing.T, *fakeProvider) reply { return reply{status: status, contentType: ct, body: body} }
+}
+
+// codeAnswer is an RFC 6749 error answer with code.
+func codeAnswer(status int, code string) func(*testing.T, *fakeProvider) reply {
+	return func(*testing.T, *fakeProvider) reply {
+		return jsonReply(status, map[string]string{"error": code})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -55,8 +56,8 @@ func ShortHash(s string) string {
 }
 
 // TokenError is an error answer of the token endpoint (RFC 6749 section 5.2).
-// It unwraps to ErrReauthRequired for invalid_grant and to ErrProvider
-// otherwise, so callers branch with errors.Is and read Code when they log.
+// It unwraps to its class (see tokenErrorClass), so callers branch with
+// errors.Is and read Code when they log.
 type TokenError struct {
 	Op     string // "code exchange" or "refresh"
 	Code   string // the error code, e.g. "invalid_grant"; empty for a non-JSON answer
@@ -67,11 +68,31 @@ func (e *TokenError) Error() string {
 	return fmt.Sprintf("oauth: %s: token endpoint answered %d %s", e.Op, e.Status, e.Code)
 }
 
-func (e *TokenError) Unwrap() error {
-	if e.Code == "invalid_grant" {
+func (e *TokenError) Unwrap() error { return tokenErrorClass(e.Code, e.Status) }
+
+// tokenErrorClass sorts a token-endpoint error answer:
+//   - invalid_client (or a 401 without an error code): ErrClientAuth, the
+//     BFF's credentials are refused;
+//   - 5xx, 429, temporarily_unavailable, server_error: ErrProvider, try
+//     again later (the grant may be good);
+//   - any other error code: ErrReauthRequired. Providers do not agree on the
+//     code for a dead refresh token (Dex answers invalid_request, most
+//     invalid_grant), and none of the others gets better by retrying: the
+//     session ends and the user signs in again;
+//   - no error code at all (an HTML error page of a proxy in between):
+//     ErrProvider, since nothing says the grant is gone.
+func tokenErrorClass(code string, status int) error {
+	switch {
+	case code == "invalid_client", code == "" && status == http.StatusUnauthorized:
+		return ErrClientAuth
+	case code == "temporarily_unavailable", code == "server_error",
+		status >= 500, status == http.StatusTooManyRequests:
+		return ErrProvider
+	case code != "":
 		return ErrReauthRequired
+	default:
+		return ErrProvider
 	}
-	return ErrProvider
 }
 
 // classify turns an x/oauth2 error into ours, without the response body (it

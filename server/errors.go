@@ -67,6 +67,9 @@ func classify(err error) publicError {
 		return publicError{http.StatusServiceUnavailable, "temporarily_unavailable", "identity provider not reachable yet"}
 	case errors.Is(err, oauth.ErrProvider):
 		return publicError{http.StatusServiceUnavailable, "temporarily_unavailable", "identity provider unavailable; try again"}
+	case errors.Is(err, oauth.ErrClientAuth):
+		// Not the user's doing and not transient: no "try again".
+		return publicError{http.StatusInternalServerError, "misconfigured", "the identity provider refused this service's client credentials; the operator must fix its configuration"}
 	case errors.Is(err, errDuringLogin):
 		return publicError{http.StatusBadRequest, "login_failed", "sign-in could not be completed; start again"}
 	case errors.Is(err, proxy.ErrNoRoute), errors.Is(err, errNotFound):

@@ -185,6 +185,9 @@ func (s *Server) completeLogin(c *gin.Context) (*loginState, error) {
 	}
 	tokens, err := s.idp.Callback(r.Context(), flow, q)
 	if err != nil {
+		if errors.Is(err, oauth.ErrClientAuth) {
+			s.clientAuthFailed(r.Context(), "code exchange", err)
+		}
 		if !errors.Is(err, oauth.ErrProvider) && !errors.Is(err, oauth.ErrNotReady) {
 			err = fmt.Errorf("%w: %w", errDuringLogin, err)
 		}

@@ -28,6 +28,7 @@ type metrics struct {
 	overBudget prometheus.Counter
 	provider   *prometheus.HistogramVec // code class
 	revocation *prometheus.CounterVec   // kind
+	clientAuth *prometheus.CounterVec   // op: the provider refused the client (invalid_client)
 
 	gossipSent     prometheus.Counter
 	gossipReceived prometheus.Counter
@@ -54,8 +55,11 @@ func newMetrics(revoked *revocation.List) *metrics {
 		Name: "bff_sessions_total", Help: "Session cookies opened, sealed and refused (by reason).",
 	}, []string{"event"})
 	m.refreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "bff_refreshes_total", Help: "Access-token refreshes by outcome: refreshed, shared (single flight), successor (cache), invalid_grant, provider_error, error.",
+		Name: "bff_refreshes_total", Help: "Access-token refreshes by outcome: refreshed, shared (single flight), successor (cache), invalid_grant (the grant is gone: any error code but those below), invalid_client, provider_error, error.",
 	}, []string{"outcome"})
+	m.clientAuth = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bff_client_auth_failures_total", Help: "Token-endpoint calls the provider refused with invalid_client (a configuration error), by operation.",
+	}, []string{"op"})
 	m.cookieSize = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "bff_session_cookie_bytes", Help: "Bytes of session cookies written.",
 		Buckets: []float64{1000, 2000, 3000, 4000, 5000, 6000, 8000, 12000, 16000},
@@ -88,7 +92,7 @@ func newMetrics(revoked *revocation.List) *metrics {
 	m.internalRefused = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bff_internal_requests_refused_total", Help: "Forged, stale or replayed internal refresh requests refused.",
 	})
-	m.reg.MustRegister(m.gossipSent, m.gossipReceived, m.gossipDropped, m.ownerForwarded, m.ownerUnreachable, m.internalRefused)
+	m.reg.MustRegister(m.gossipSent, m.gossipReceived, m.gossipDropped, m.ownerForwarded, m.ownerUnreachable, m.internalRefused, m.clientAuth)
 	m.reg.MustRegister(m.requests, m.latency, m.refused, m.sessions, m.refreshes, m.cookieSize, m.overBudget, m.provider, m.revocation,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bff_revocation_list_entries", Help: "Revocations on the list (sessions, provider sessions, subjects).",
@@ -143,6 +147,8 @@ func refreshErrorClass(err error) string {
 	switch {
 	case errors.Is(err, oauth.ErrReauthRequired):
 		return "invalid_grant"
+	case errors.Is(err, oauth.ErrClientAuth):
+		return "invalid_client"
 	case errors.Is(err, oauth.ErrProvider):
 		return "provider_error"
 	default:

@@ -56,7 +56,7 @@ type refreshRequest struct {
 // refreshResponse is the owner's answer, sealed and bound to the request's jti.
 type refreshResponse struct {
 	JTI    string        `json:"jti"`
-	Error  string        `json:"err,omitempty"` // invalid_grant, provider, error
+	Error  string        `json:"err,omitempty"` // invalid_grant, invalid_client, provider, error
 	Tokens *oauth.Tokens `json:"tokens,omitempty"`
 }
 
@@ -203,6 +203,8 @@ func (o *owner) ask(ctx context.Context, m cluster.Member, req refreshRequest) (
 		return nil, &ownerAnswer{fmt.Errorf("%w: refused at the owner", oauth.ErrReauthRequired)}
 	case "provider":
 		return nil, &ownerAnswer{fmt.Errorf("%w: at the owner", oauth.ErrProvider)}
+	case "invalid_client":
+		return nil, &ownerAnswer{fmt.Errorf("%w: at the owner", oauth.ErrClientAuth)}
 	default:
 		return nil, &ownerAnswer{errors.New("server: the owner's refresh failed")}
 	}
@@ -248,6 +250,8 @@ func (s *Server) internalRefresh(c *gin.Context) {
 		ans.Error = "invalid_grant"
 	case errors.Is(err, oauth.ErrProvider):
 		ans.Error = "provider"
+	case errors.Is(err, oauth.ErrClientAuth):
+		ans.Error = "invalid_client"
 	default:
 		ans.Error = "error"
 	}

@@ -259,7 +259,7 @@ func New(cfg Config) (*Server, error) {
 		TrustedProxies:      cfg.TrustedProxies,
 		IsBFFCookie:         s.isBFFCookie,
 		ErrorHandler:        s.fail,
-		OnRefresh:           s.metrics.observeRefresh,
+		OnRefresh:           s.observeRefresh,
 		OnSessionEnded:      s.refreshRefused,
 		Owner:               ownerOrNil(s.owner),
 		MaxIdleConnsPerHost: cfg.UpstreamIdleConns,
@@ -369,7 +369,10 @@ func (s *Server) discover(ctx context.Context) error {
 	for {
 		err := s.idp.Discover(ctx)
 		if err == nil {
-			s.log.Info("identity provider ready", "issuer", s.idp.Issuer())
+			c, _ := s.idp.Capabilities()
+			s.log.Info("identity provider ready", "issuer", s.idp.Issuer(), "auth_method", c.TokenAuthMethod,
+				"iss_parameter", c.IssParameter, "end_session", c.EndSession, "revocation", c.Revocation,
+				"userinfo", c.UserInfo, "backchannel_logout", c.BackchannelLogout)
 			return nil
 		}
 		s.log.Warn("identity provider discovery failed; retrying", "issuer", s.idp.Issuer(), "err", err, "retry_in", delay)

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/bff-project/bff/demo"
+)
+
+// TestCheckReportsProvider: `bff check` runs discovery and says what the
+// provider offers, the RFC 9207 iss parameter among it, and how the mix-up
+// defense works without it. An issuer that the provider does not confirm is
+// a configuration error; a provider that cannot be reached is not.
+func TestCheckReportsProvider(t *testing.T) {
+	idp, err := demo.StartProvider(t.Context(), demo.ProviderConfig{
+		Addr: "127.0.0.1:0", ClientID: "bff", ClientSecret: "s3cret-check",
+		RedirectURIs: []string{"http://localhost:18080/auth/callback"},
+		Logger:       slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idp.Close() })
+	// A provider whose discovery names another issuer (a mix-up, or a
+	// typo in oidc.issuer).
+	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"issuer":"https://evil.example","authorization_endpoint":"https://evil.example/a","token_endpoint":"https://evil.example/t","jwks_uri":"https://evil.example/k"}`))
+	}))
+	t.Cleanup(liar.Close)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+
+	checkWith := func(issuer string) (string, error) {
+		path := writeConfig(t, t.TempDir(), func(m map[string]any) { oidcOf(m)["issuer"] = issuer })
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"check", "-config", path}, env(map[string]string{"BFF_KEYS_SECRETS": secretTwo}), &out)
+		return out.String(), err
+	}
+	out, err := checkWith(idp.Issuer())
+	if err != nil {
+		t.Fatalf("check against the demo provider: %v\n%s", err, out)
+	}
+	for _, want := range []string{"discovery ok", "client authentication: client_secret_basic", "RFC 9207 iss parameter: ", "end_session_endpoint): offered", "RFC 7009): offered"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("check output:\n%s", out)
+	if !strings.Contains(out, "not advertised: the mix-up defense rests on the pinned issuer") && !strings.Contains(out, "iss parameter: advertised") {
+		t.Errorf("check output does not say how mix-up is defended:\n%s", out)
+	}
+
+	if out, err := checkWith(liar.URL); err == nil || !strings.Contains(err.Error(), "oidc.issuer") {
+		t.Errorf("check accepted a provider that names another issuer: err %v\n%s", err, out)
+	}
+	out, err = checkWith(down.URL)
+	if err != nil {
+		t.Fatalf("an unreachable provider failed check: %v", err)
+	}
+	if !strings.Contains(out, "not reachable from here now") {
+		t.Errorf("check output does not say the provider is unreachable:\n%s", out)
+	}
+}

@@ -1,0 +1,69 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/bff-project/bff/oauth"
+	"github.com/bff-project/bff/proxy"
+)
+
+// clientAuthHint is what an operator reads when the provider refuses the
+// BFF's own credentials: the fix is in the configuration, never the user's.
+const clientAuthHint = "the identity provider refused the BFF's client credentials (invalid_client): " +
+	"check oidc.client_id, oidc.client_secret and oidc.auth_method against the client's registration"
+
+// clientAuthFailed logs and counts a token-endpoint call that the provider
+// refused with invalid_client. op is "code exchange" or "refresh".
+func (s *Server) clientAuthFailed(ctx context.Context, op string, err error) {
+	method := "unknown (discovery has not run)"
+	if c, cerr := s.idp.Capabilities(); cerr == nil {
+		method = c.TokenAuthMethod
+	}
+	s.metrics.clientAuth.WithLabelValues(op).Inc()
+	s.log.ErrorContext(ctx, clientAuthHint, "op", op, "auth_method_used", method, "err", err)
+}
+
+// observeRefresh is the proxy's OnRefresh: metrics, and the configuration
+// hint when the provider refused the client.
+func (s *Server) observeRefresh(o proxy.Outcome, err error) {
+	s.metrics.observeRefresh(o, err)
+	if errors.Is(err, oauth.ErrClientAuth) {
+		s.clientAuthFailed(context.Background(), "refresh", err)
+	}
+}
+
+// ProviderReport runs discovery once and describes what the provider offers
+// the BFF: the client authentication it will use, which logout and
+// revocation endpoints exist and how the mix-up defense works with it.
+// `bff check` prints it.
+func (s *Server) ProviderReport(ctx context.Context) (string, error) {
+	if err := s.idp.Discover(ctx); err != nil {
+		return "", err
+	}
+	c, err := s.idp.Capabilities()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	yes := func(ok bool, offered, missing string) string {
+		if ok {
+			return offered
+		}
+		return missing
+	}
+	fmt.Fprintf(&b, "provider %s: discovery ok\n", s.idp.Issuer())
+	fmt.Fprintf(&b, "  client authentication: %s\n", c.TokenAuthMethod)
+	fmt.Fprintf(&b, "  RFC 9207 iss parameter: %s\n", yes(c.IssParameter,
+		"advertised: a callback without iss, or with another issuer, is refused",
+		"not advertised: the mix-up defense rests on the pinned issuer (one provider per client; codes go only to its token endpoint, ID tokens must name it)"))
+	fmt.Fprintf(&b, "  userinfo: %s\n", yes(c.UserInfo, "offered", "not offered: oidc.userinfo can add no claims"))
+	fmt.Fprintf(&b, "  logout at the provider (end_session_endpoint): %s\n", yes(c.EndSession,
+		"offered", "not offered: /auth/logout ends the BFF session and returns to post_logout_redirect_url; the provider's own session stays"))
+	fmt.Fprintf(&b, "  refresh-token revocation (RFC 7009): %s\n", yes(c.Revocation,
+		"offered", "not offered: a logged-out refresh token lives at the provider until it expires (the BFF's revocation list still refuses the cookie)"))
+	fmt.Fprintf(&b, "  back-channel logout: %s\n", yes(c.BackchannelLogout, "offered", "not advertised"))
+	return b.String(), nil
+}
