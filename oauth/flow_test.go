@@ -455,6 +455,48 @@ func TestCallback(t *testing.T) {
 			notErr:    []error{ErrReauthRequired, ErrProvider},
 			wantToken: &TokenError{Op: "code exchange", Code: "invalid_client", Status: http.StatusUnauthorized},
 		},
+		// Literal answers of the interop matrix's providers (e2e/interop_*).
+		{
+			// Ory Hydra v2.3.0 (fosite client_authentication.go:209): the
+			// client is registered for client_secret_post, the BFF chose
+			// client_secret_basic from discovery.
+			name:      "Hydra: auth method mismatch (literal answer)",
+			reply:     &reply{status: http.StatusUnauthorized, contentType: "application/json", body: `{"error":"invalid_client","error_description":"Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method). The OAuth 2.0 Client supports client authentication method 'client_secret_post', but method 'client_secret_basic' was requested. You must configure the OAuth 2.0 client's 'token_endpoint_auth_method' value to accept 'client_secret_basic'."}`},
+			wantErr:   ErrClientAuth,
+			notErr:    []error{ErrProvider, ErrReauthRequired},
+			wantToken: &TokenError{Op: "code exchange", Code: "invalid_client", Status: http.StatusUnauthorized},
+		},
+		{
+			// Dex v2.45.1 server/handlers.go:848-855.
+			name:    "Dex: wrong client secret (literal answer)",
+			reply:   &reply{status: http.StatusUnauthorized, contentType: "application/json", body: `{"error":"invalid_client","error_description":"Invalid client credentials."}`},
+			wantErr: ErrClientAuth,
+			notErr:  []error{ErrProvider, ErrReauthRequired},
+		},
+		{
+			// zitadel/oidc v3.52.0 pkg/op/token_request.go:161.
+			name:    "zitadel/oidc: wrong client secret (literal answer)",
+			reply:   &reply{status: http.StatusUnauthorized, contentType: "application/json", body: `{"error":"invalid_client","error_description":"invalid client_id / client_secret"}`},
+			wantErr: ErrClientAuth,
+			notErr:  []error{ErrProvider, ErrReauthRequired},
+		},
+		{
+			// zitadel/oidc v3.52.0 pkg/op/token_refresh.go:118: an unknown
+			// client_id is a 500 server_error there. Nothing in the answer
+			// says configuration, so it stays "try again".
+			name:    "zitadel/oidc: unknown client (literal answer)",
+			reply:   &reply{status: http.StatusInternalServerError, contentType: "application/json", body: `{"error":"server_error","error_description":"client not found"}`},
+			wantErr: ErrProvider,
+			notErr:  []error{ErrClientAuth, ErrReauthRequired},
+		},
+		{
+			// Hydra v2.3.0 (fosite flow_authorize_code_token.go:42): a
+			// replayed code.
+			name:    "Hydra: code already used (literal answer)",
+			reply:   &reply{status: http.StatusBadRequest, contentType: "application/json", body: `{"error":"invalid_grant","error_description":"The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client. The authorization code has already been used."}`},
+			wantErr: ErrReauthRequired,
+			notErr:  []error{ErrProvider, ErrClientAuth},
+		},
 		{
 			name:      "hostile token error code",
 			reply:     ptr(jsonReply(http.StatusBadRequest, map[string]string{"error": hostile})),

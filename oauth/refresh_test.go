@@ -196,6 +196,32 @@ func TestRefresh(t *testing.T) {
 			notErr:    []error{ErrProvider, ErrClientAuth},
 			wantToken: &TokenError{Op: "refresh", Code: "invalid_request", Status: http.StatusBadRequest},
 		},
+		{
+			// Ory Hydra v2.3.0 (fosite flow_refresh.go:48-56): a rotated
+			// refresh token used again (and the whole grant revoked).
+			name: "Hydra: refresh token already used (literal answer)",
+			answer: rawAnswer(http.StatusBadRequest,
+				`{"error":"invalid_grant","error_description":"The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client. The refresh token was already used."}`),
+			wantErr: ErrReauthRequired,
+			notErr:  []error{ErrProvider, ErrClientAuth},
+		},
+		{
+			// zitadel/oidc v3.52.0 example storage.go:341 via
+			// pkg/op/token_refresh.go:150: used, revoked or unknown.
+			name:    "zitadel/oidc: refresh token used (literal answer)",
+			answer:  rawAnswer(http.StatusBadRequest, `{"error":"invalid_grant"}`),
+			wantErr: ErrReauthRequired,
+			notErr:  []error{ErrProvider, ErrClientAuth},
+		},
+		{
+			// Hydra v2.3.0: refresh with a client registered for
+			// client_secret_post over HTTP Basic.
+			name: "Hydra: refresh with the wrong auth method (literal answer)",
+			answer: rawAnswer(http.StatusUnauthorized,
+				`{"error":"invalid_client","error_description":"Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method). The OAuth 2.0 Client supports client authentication method 'client_secret_post', but method 'client_secret_basic' was requested. You must configure the OAuth 2.0 client's 'token_endpoint_auth_method' value to accept 'client_secret_basic'."}`),
+			wantErr: ErrClientAuth,
+			notErr:  []error{ErrProvider, ErrReauthRequired},
+		},
 		{name: "invalid_scope", answer: codeAnswer(http.StatusBadRequest, "invalid_scope"), wantErr: ErrReauthRequired, notErr: []error{ErrProvider}},
 		{name: "unauthorized_client", answer: codeAnswer(http.StatusBadRequest, "unauthorized_client"), wantErr: ErrReauthRequired, notErr: []error{ErrProvider}},
 		{name: "unknown code", answer: codeAnswer(http.StatusBadRequest, "token_gone"), wantErr: ErrReauthRequired, notErr: []error{ErrProvider}},
