@@ -41,6 +41,11 @@ if [ ! -d e2e/idp/node_modules/oidc-provider ]; then
 	(cd e2e/idp && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+echo "== identity providers of the interop matrix (pinned in e2e/providers/*/go.mod; built once, cached)"
+for provider in hydra dex zitadel; do
+	e2e/providers/build.sh "$provider" >/dev/null
+done
+
 echo "== gofmt, go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/idp/*'))
 if [ -n "$unformatted" ]; then

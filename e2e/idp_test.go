@@ -35,6 +35,12 @@ type IDPOptions struct {
 	NoRotation bool
 	// Audience of the JWT access tokens; default "http://api.test".
 	Audience string
+	// Issuer overrides the issuer URL (default http://127.0.0.1:PORT), for
+	// a provider behind a tcpGate; Port is then the port it listens on.
+	Issuer string
+	Port   int
+	// UserInfoClaims: profile and email claims only from userinfo.
+	UserInfoClaims bool
 }
 
 // DefaultAudience is the access-token audience the provider uses by default.
@@ -89,7 +95,10 @@ func startIDP(t testing.TB, opts IDPOptions) *IDP {
 	if len(opts.RedirectURIs) == 0 {
 		t.Fatal("e2e: startIDP needs at least one redirect URI")
 	}
-	port := freePort(t)
+	port := opts.Port
+	if port == 0 {
+		port = freePort(t)
+	}
 
 	cmd := exec.Command("node", "server.js")
 	cmd.Dir = idpDir
@@ -104,6 +113,8 @@ func startIDP(t testing.TB, opts IDPOptions) *IDP {
 		"ACCESS_TOKEN_TTL="+strconv.Itoa(int(opts.AccessTTL/time.Second)),
 		"ROTATE_REFRESH="+strconv.FormatBool(!opts.NoRotation),
 		"RESOURCE="+opts.Audience,
+		"ISSUER="+opts.Issuer,
+		"USERINFO_CLAIMS="+strconv.FormatBool(opts.UserInfoClaims),
 	)
 	_, issuer, stderr := startReady(t, "idp", cmd)
 	idp := &IDP{opts: opts, issuer: issuer, stderr: stderr, client: &http.Client{Timeout: 10 * time.Second}}

@@ -19,6 +19,8 @@
 //
 // Environment:
 //   PORT                       listen port (required)
+//   ISSUER                     issuer URL, default http://127.0.0.1:PORT (the
+//                              interop matrix puts a gate in front of it)
 //   CLIENT_ID, CLIENT_SECRET   the client (default "bff" / "bff-secret")
 //   REDIRECT_URIS              comma-separated redirect URIs (required)
 //   POST_LOGOUT_REDIRECT_URIS  comma-separated, optional
@@ -71,7 +73,7 @@ const rotateRefresh = env('ROTATE_REFRESH', 'true') !== 'false';
 const resource = env('RESOURCE', 'http://api.test');
 const userinfoClaims = env('USERINFO_CLAIMS', 'false') === 'true';
 const scope = 'openid profile email offline_access';
-const issuer = `http://127.0.0.1:${port}`;
+const issuer = env('ISSUER', `http://127.0.0.1:${port}`);
 
 if (!['client_secret_basic', 'client_secret_post'].includes(tokenAuthMethod)) {
   console.error('idp: TOKEN_AUTH_METHOD must be client_secret_basic or client_secret_post');

@@ -1,4 +1,4 @@
-// Package htmlform finds the first POST form of an HTML page: what the
+// Package htmlform finds the POST forms of an HTML page: what the
 // end-to-end tests' browser and the benchmark's sign-in submit on a
 // provider's login and consent pages. It reads the pages of the providers we
 // test against with regular expressions; it is not an HTML parser.
@@ -25,6 +25,18 @@ var (
 
 // First returns the first form of page whose method is POST.
 func First(page []byte) (Form, bool) {
+	all := All(page)
+	if len(all) == 0 {
+		return Form{}, false
+	}
+	return all[0], true
+}
+
+// All returns every form of page whose method is POST, in page order: for
+// pages that offer a choice as separate forms (Dex's approval page has one
+// form to grant and one to cancel).
+func All(page []byte) []Form {
+	var forms []Form
 	for _, m := range formRe.FindAllSubmatch(page, -1) {
 		fa := attrs(string(m[1]))
 		if !strings.EqualFold(fa["method"], "post") {
@@ -37,9 +49,9 @@ func First(page []byte) (Form, bool) {
 				f.Fields.Set(name, ia["value"])
 			}
 		}
-		return f, true
+		forms = append(forms, f)
 	}
-	return Form{}, false
+	return forms
 }
 
 // attrs returns a tag's quoted attributes, names lower-cased, values

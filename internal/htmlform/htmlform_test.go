@@ -49,3 +49,37 @@ func TestFirst(t *testing.T) {
 		})
 	}
 }
+
+func TestAll(t *testing.T) {
+	tests := []struct {
+		name string
+		page string
+		want []Form
+	}{
+		{
+			name: "two choices as two forms without action (Dex's approval page)",
+			page: `<div><form method="post"><input type="hidden" name="req" value="r1"/><input type="hidden" name="approval" value="approve"><button>Grant Access</button></form></div>` +
+				`<div><form method="post"><input type="hidden" name="req" value="r1"/><input type="hidden" name="approval" value="rejected"><button>Cancel</button></form></div>`,
+			want: []Form{
+				{Action: "", Fields: url.Values{"req": {"r1"}, "approval": {"approve"}}},
+				{Action: "", Fields: url.Values{"req": {"r1"}, "approval": {"rejected"}}},
+			},
+		},
+		{
+			name: "GET forms are left out, order is kept",
+			page: `<form method="post" action="/a"><input name="x" value="1"></form><form action="/search"><input name="q"></form><form method="POST" action="/b"></form>`,
+			want: []Form{
+				{Action: "/a", Fields: url.Values{"x": {"1"}}},
+				{Action: "/b", Fields: url.Values{}},
+			},
+		},
+		{name: "no POST form", page: `<form action="/x"><input name="a"></form><a href="/auth/local">Log in</a>`, want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := All([]byte(tt.page)); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("All = %+v; want %+v", got, tt.want)
+			}
+		})
+	}
+}
