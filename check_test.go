@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +34,14 @@ func TestCheckReportsProvider(t *testing.T) {
 		w.Write([]byte(`{"issuer":"https://evil.example","authorization_endpoint":"https://evil.example/a","token_endpoint":"https://evil.example/t","jwks_uri":"https://evil.example/k"}`))
 	}))
 	t.Cleanup(liar.Close)
+	// A provider that sends RFC 9207 iss (oidc-provider does).
+	var issURL string
+	withIss := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":"%[1]s/auth","token_endpoint":"%[1]s/token","jwks_uri":"%[1]s/jwks","authorization_response_iss_parameter_supported":true,"token_endpoint_auth_methods_supported":["client_secret_post"]}`, issURL)
+	}))
+	t.Cleanup(withIss.Close)
+	issURL = withIss.URL
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
 
@@ -51,9 +60,18 @@ func TestCheckReportsProvider(t *testing.T) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
 		}
 	}
-	t.Logf("check output:\n%s", out)
 	if !strings.Contains(out, "not advertised: the mix-up defense rests on the pinned issuer") && !strings.Contains(out, "iss parameter: advertised") {
 		t.Errorf("check output does not say how mix-up is defended:\n%s", out)
+	}
+
+	out, err = checkWith(withIss.URL)
+	if err != nil {
+		t.Fatalf("check against a provider with iss: %v\n%s", err, out)
+	}
+	for _, want := range []string{"iss parameter: advertised", "client authentication: client_secret_post", "end_session_endpoint): not offered", "RFC 7009): not offered"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
 	}
 
 	if out, err := checkWith(liar.URL); err == nil || !strings.Contains(err.Error(), "oidc.issuer") {
