@@ -179,8 +179,15 @@ func advMain(t *testing.T) {
 		var hdr struct {
 			Kid string `json:"kid"`
 		}
-		if raw, err := base64.RawURLEncoding.DecodeString(sealed[:strings.IndexByte(sealed, '.')]); err == nil {
-			json.Unmarshal(raw, &hdr)
+		// The real kid, or the cases below would test an empty one (refused
+		// as unknown before the check each case names).
+		protected, _, _ := strings.Cut(sealed, ".")
+		raw, err := base64.RawURLEncoding.DecodeString(protected)
+		if err != nil {
+			t.Fatalf("the session cookie's protected header: %v", err)
+		}
+		if err := json.Unmarshal(raw, &hdr); err != nil || hdr.Kid == "" {
+			t.Fatalf("the session cookie's protected header has no kid (%v): %q", err, raw)
 		}
 		kid := hdr.Kid
 		pbes2 := `{"alg":"PBES2-HS512+A256KW","enc":"A256GCM","p2c":2147483647,"p2s":"` + b64j("saltsaltsaltsalt") + `","kid":"` + kid + `","cty":"session"}`

@@ -39,7 +39,7 @@ func TestBrowserCrossSite(t *testing.T) {
 	t.Parallel()
 	chromiumPath(t)
 	st := startStack(t, StackOptions{StaticDir: appPageDir(t)})
-	t.Cleanup(func() { assertBrowserRunLogsClean(t, st) })
+	t.Cleanup(func() { assertBrowserRunLogsClean(t, st, true) }) // the victim signs in
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write([]byte(evilPage))

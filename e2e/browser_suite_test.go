@@ -39,11 +39,12 @@ func TestBrowser(t *testing.T) {
 
 	// stack starts a provider, an upstream and a BFF serving the sample
 	// page; when the case ends, the BFF's logs are checked for secrets.
+	// Every case signs somebody in.
 	stack := func(t *testing.T, opts StackOptions) *Stack {
 		t.Helper()
 		opts.StaticDir = page
 		st := startStack(t, opts)
-		t.Cleanup(func() { assertBrowserRunLogsClean(t, st) })
+		t.Cleanup(func() { assertBrowserRunLogsClean(t, st, true) })
 		return st
 	}
 
@@ -396,12 +397,41 @@ func TestBrowser(t *testing.T) {
 }
 
 // assertBrowserRunLogsClean checks that the BFF's logs of a browser case
-// hold no token the provider issued, no client or key secret, and nothing
-// JWT- or JWE-looking (the session and login cookie values are compact JWEs,
-// so this covers them too).
-func assertBrowserRunLogsClean(t *testing.T, st *Stack) {
+// hold no token the provider issued (raw access, refresh and ID tokens, or a
+// long piece of one), no client or key secret, and nothing JWT- or
+// JWE-looking (the session and login cookie values are compact JWEs, so this
+// covers them too).
+//
+// Positive controls, so that the search cannot pass on nothing: the log holds
+// the BFF's request lines (it is not empty, and it is the log the search
+// reads); and when signedIn (the case signed somebody in through this BFF),
+// it holds the sign-in line, and the provider's list of issued tokens, which
+// the search looks for, holds access and refresh tokens.
+func assertBrowserRunLogsClean(t *testing.T, st *Stack, signedIn bool) {
 	t.Helper()
 	logs := st.BFF.Logs()
+	issued := st.IDP.Issued(t)
+	if !strings.Contains(logs, `"msg":"request"`) {
+		t.Errorf("the logs of the BFF at %s hold no request line (%d bytes): the secret search would pass vacuously", st.BFF.URL(), len(logs))
+	}
+	if signedIn {
+		if !strings.Contains(logs, `"msg":"signed in"`) {
+			t.Errorf("the BFF at %s signed somebody in but its logs hold no sign-in line: the secret search would not see that step", st.BFF.URL())
+		}
+		var access, refresh int
+		for _, set := range issued {
+			if set.AccessToken != "" {
+				access++
+			}
+			if set.RefreshToken != "" {
+				refresh++
+			}
+		}
+		if access == 0 || refresh == 0 {
+			t.Errorf("the provider lists %d token set(s), %d with an access token and %d with a refresh token, after a sign-in: the secret search would look for nothing",
+				len(issued), access, refresh)
+		}
+	}
 	if strings.Contains(logs, "eyJ") {
 		t.Errorf("BFF logs contain an eyJ (JWT/JWE-looking) string")
 	}
@@ -409,7 +439,7 @@ func assertBrowserRunLogsClean(t *testing.T, st *Stack) {
 		"client secret": st.IDP.ClientSecret(),
 		"key secret":    st.BFF.opts.KeySecret,
 	}
-	for i, set := range st.IDP.Issued(t) {
+	for i, set := range issued {
 		secrets["issued access token #"+strconv.Itoa(i)] = set.AccessToken
 		secrets["issued refresh token #"+strconv.Itoa(i)] = set.RefreshToken
 		secrets["issued ID token #"+strconv.Itoa(i)] = set.IDToken

@@ -153,6 +153,16 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("garbage_gossip_is_dropped_and_changes_nothing", func(t *testing.T) {
+		// Two sessions that start before any revocation below: alice's must
+		// survive the intruder's revocation of her, zed's must end by the
+		// same revocation from a member with the right secret (the positive
+		// control). A session started after a revocation of its subject
+		// would survive it anyway and prove nothing.
+		alice, zed := login(t, "alice"), login(t, "zed")
+		aliceCk, zedCk := sessionCookies(alice), sessionCookies(zed)
+		c.expectOn(t, c.nodes, "/auth/user", aliceCk, http.StatusOK)
+		c.expectOn(t, c.nodes, "/auth/user", zedCk, http.StatusOK)
+
 		entries := make([]float64, len(c.nodes))
 		dropped := make([]float64, len(c.nodes))
 		errLines := make([]int, len(c.nodes))
@@ -176,9 +186,11 @@ func TestCluster(t *testing.T) {
 				sendUDP(t, addr, pkt)
 				sendTCP(t, addr, pkt)
 			}
-			if conn, err := net.Dial("tcp", addr); err == nil {
-				conn.Close() // connect and hang up
+			conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err != nil {
+				t.Fatalf("gossip TCP %s: %v", addr, err)
 			}
+			conn.Close() // connect and hang up
 		}
 
 		// 2. A node with a different cluster secret tries to join and to
@@ -212,7 +224,49 @@ func TestCluster(t *testing.T) {
 		if err := intruder.Revoke(revocation.Entry{Kind: revocation.KindSubject, Key: "alice", Before: time.Now(), Expiry: time.Now().Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		intruder.Leave(time.Second)
+		if err := intruder.Leave(5 * time.Second); err != nil {
+			t.Errorf("intruder leave: %v", err)
+		}
+
+		// Positive control: the same code with the right secret joins the
+		// same members and the same revocation, of zed, ends zed's session
+		// on every instance. Within that wait alice's, revoked the same way
+		// a moment earlier by the intruder, still opens everywhere.
+		friendList, err := revocation.New(revocation.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		friend, err := cluster.New(cluster.Config{
+			Bind:        fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t)),
+			Join:        []string{fmt.Sprintf("127.0.0.1:%d", a.gossip), fmt.Sprintf("127.0.0.1:%d", b.gossip)},
+			Secret:      mustDecodeB64(t, c.cluster),
+			Name:        "member-right-secret",
+			JoinTimeout: 1500 * time.Millisecond,
+			Logger:      quietLogger(),
+		}, friendList)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+		err = friend.Run(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("positive control: a member with the right secret could not join: %v", err)
+		}
+		if m := friend.Members(); len(m) != len(c.nodes)+1 {
+			t.Fatalf("positive control: a member with the right secret sees %d members, want %d", len(m), len(c.nodes)+1)
+		}
+		revoked := time.Now()
+		if err := friend.Revoke(revocation.Entry{Kind: revocation.KindSubject, Key: "zed", Before: revoked, Expiry: revoked.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.waitRefusedEverywhere(c.nodes, revoked, zedCk, 5*time.Second); err != nil {
+			t.Fatalf("positive control: a revocation from a member with the right secret did not end the session everywhere: %v", err)
+		}
+		c.expectOn(t, c.nodes, "/auth/user", aliceCk, http.StatusOK)
+		if err := friend.Leave(5 * time.Second); err != nil {
+			t.Errorf("positive control member leave: %v", err)
+		}
 
 		// 3. A member with the right secret sends messages our layer cannot
 		// decode: each is dropped and counted.
@@ -262,12 +316,17 @@ func TestCluster(t *testing.T) {
 					metricValue(c.metricsOf(t, n), "bff_cluster_messages_dropped_total"), dropped[i]+float64(len(malformed)))
 			}
 		}
-		ml.Leave(time.Second)
-		ml.Shutdown()
+		if err := ml.Leave(5 * time.Second); err != nil {
+			t.Errorf("malformed member leave: %v", err)
+		}
+		if err := ml.Shutdown(); err != nil {
+			t.Errorf("malformed member shutdown: %v", err)
+		}
 
-		// Nothing changed: same lists, three members, every instance ready,
-		// and the packets that memberlist refused before our code saw them
-		// are in the logs.
+		// Nothing else changed: the lists hold zed's revocation alone (not
+		// the intruder's), three members, every instance ready, and the
+		// packets that memberlist refused before our code saw them are in
+		// the logs.
 		if err := waitUntil(10*time.Second, func() bool {
 			for _, n := range c.nodes {
 				if metricValue(c.metricsOf(t, n), "bff_cluster_members") != 3 {
@@ -281,8 +340,8 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		for i, n := range c.nodes {
-			if got := metricValue(c.metricsOf(t, n), "bff_revocation_list_entries"); got != entries[i] {
-				t.Errorf("bff %s: revocation list has %v entries after the garbage, had %v", n.name, got, entries[i])
+			if got := metricValue(c.metricsOf(t, n), "bff_revocation_list_entries"); got != entries[i]+1 {
+				t.Errorf("bff %s: revocation list has %v entries after the garbage, had %v; want one more (zed's, from the member with the right secret)", n.name, got, entries[i])
 			}
 			if st := n.readyz(c.client); st != http.StatusOK {
 				t.Errorf("bff %s: /readyz %d after the garbage", n.name, st)
@@ -291,15 +350,15 @@ func TestCluster(t *testing.T) {
 				t.Errorf("bff %s: no memberlist warning logged for the garbage packets", n.name)
 			}
 		}
-		br := login(t, "alice") // alice is not revoked: the intruder's entry stayed with it
-		c.expectOn(t, c.nodes, "/auth/user", sessionCookies(br), http.StatusOK)
+		// alice's session, started before the intruder revoked her, is not
+		// revoked: the intruder's entry stayed with it.
+		c.expectOn(t, c.nodes, "/auth/user", aliceCk, http.StatusOK)
 
 		// The cluster still replicates.
-		ck := sessionCookies(br)
-		if r := br.Post(t, c.public+"/auth/logout", api, ""); r.Status != http.StatusOK {
+		if r := alice.Post(t, c.public+"/auth/logout", api, ""); r.Status != http.StatusOK {
 			t.Fatalf("logout: status %d", r.Status)
 		}
-		if _, err := c.waitRefusedEverywhere(c.nodes, time.Now(), ck, 3*time.Second); err != nil {
+		if _, err := c.waitRefusedEverywhere(c.nodes, time.Now(), aliceCk, 3*time.Second); err != nil {
 			t.Errorf("after the garbage, a logout did not replicate: %v", err)
 		}
 	})
@@ -452,7 +511,9 @@ func sendUDP(t *testing.T, addr string, pkt []byte) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.Write(pkt)
+	if _, err := conn.Write(pkt); err != nil {
+		t.Fatalf("gossip UDP %s: %v", addr, err)
+	}
 }
 
 func sendTCP(t *testing.T, addr string, pkt []byte) {
@@ -462,12 +523,18 @@ func sendTCP(t *testing.T, addr string, pkt []byte) {
 		t.Fatalf("gossip TCP %s: %v", addr, err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(2 * time.Second))
-	conn.Write(pkt)
+	if err := conn.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatalf("gossip TCP %s: %v", addr, err)
+	}
+	// The first write on a fresh connection lands in the socket buffer
+	// before the member has read anything: an error means nothing was sent.
+	if _, err := conn.Write(pkt); err != nil {
+		t.Fatalf("gossip TCP %s: writing the garbage: %v", addr, err)
+	}
 	if tc, ok := conn.(*net.TCPConn); ok {
 		tc.CloseWrite()
 	}
-	io.Copy(io.Discard, conn) // until the member hangs up
+	io.Copy(io.Discard, conn) // until the member hangs up (a reset is one way to)
 }
 
 // memberlistErrors counts memberlist's complaints (logged as rate-limited

@@ -774,11 +774,15 @@ func TestOpsReadyzWaitsForProvider(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if r, err := c.Get(bff.url + "/auth/login?returnTo=/"); err == nil {
-		r.Body.Close()
-		if r.StatusCode != http.StatusServiceUnavailable {
-			t.Errorf("/auth/login before the provider is up: %d, want 503", r.StatusCode)
-		}
+	// A sign-in that gets no answer at all fails the test: the check must
+	// run, not vanish with the request.
+	r, err := c.Get(bff.url + "/auth/login?returnTo=/")
+	if err != nil {
+		t.Fatalf("/auth/login before the provider is up: %v", err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/auth/login before the provider is up: %d, want 503", r.StatusCode)
 	}
 	startIDPAt(t, idpPort, public)
 	start := time.Now()
