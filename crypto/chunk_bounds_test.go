@@ -35,3 +35,12 @@ func TestNewChunkerBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestIsChunkNameDigits: a chunk index has at most three digits, canonical.
+func TestIsChunkNameDigits(t *testing.T) {
+	for name, want := range map[string]bool{"s.0": true, "s.99": true, "s.100": true, "s.999": true, "s.1000": false, "s.01": false, "s.": false} {
+		if got := IsChunkName("s", name); got != want {
+			t.Errorf("IsChunkName(s, %q) = %v, want %v", name, got, want)
+		}
+	}
+}

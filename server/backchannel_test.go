@@ -113,6 +113,9 @@ func TestBackchannelLogoutBySubject(t *testing.T) {
 		t.Fatalf("back-channel logout: %d %s\nlogs:\n%s", r.StatusCode, r.body, e.logs)
 	}
 	loggedOut := time.Now()
+	if !strings.Contains(e.logs.String(), `"msg":"back-channel logout","by":"sub"`) {
+		t.Errorf("the log does not say the logout was by subject:\n%s", e.logs)
+	}
 
 	if r := before.do(http.MethodGet, "/api/x", e.apiHeaders()); r.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a session of the subject started before the logout: %d, want 401", r.StatusCode)
