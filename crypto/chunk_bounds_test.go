@@ -44,3 +44,12 @@ func TestIsChunkNameDigits(t *testing.T) {
 		}
 	}
 }
+
+// TestParseIndexValue: the index read is the decimal written.
+func TestParseIndexValue(t *testing.T) {
+	for s, want := range map[string]int{"0": 0, "9": 9, "10": 10, "99": 99, "123": 123} {
+		if got, ok := parseIndex(s); !ok || got != want {
+			t.Errorf("parseIndex(%q) = %d, %v; want %d", s, got, ok, want)
+		}
+	}
+}
