@@ -35,6 +35,13 @@ func TestClientAuthRefusedAtSignIn(t *testing.T) {
 	if strings.Contains(logs, wrongSecret) {
 		t.Error("the client secret reached the log")
 	}
+	// A 5xx refusal is an error for the operator, not an info line.
+	if !strings.Contains(logs, `"level":"ERROR","msg":"request refused","path":"/auth/callback","status":500`) {
+		t.Errorf("the refusal was not logged as an error:\n%s", logs)
+	}
+	if cb.Header.Get("WWW-Authenticate") != "" {
+		t.Error("a 500 carries WWW-Authenticate")
+	}
 	if got := clientAuthMetric(t, e.srv, "code exchange"); got != 1 {
 		t.Errorf(`bff_client_auth_failures_total{op="code exchange"} = %v, want 1`, got)
 	}

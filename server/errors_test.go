@@ -36,6 +36,10 @@ func TestErrorResponses(t *testing.T) {
 			if tt.status == http.StatusUnauthorized && r.Header.Get("Location") != "" {
 				t.Errorf("a signed-out call is redirected to %q", r.Header.Get("Location"))
 			}
+			// RFC 9110 15.5.2: a 401 names its scheme; nothing else does.
+			if got := r.Header.Get("WWW-Authenticate"); (got != "") != (tt.status == http.StatusUnauthorized) {
+				t.Errorf("status %d with WWW-Authenticate %q", tt.status, got)
+			}
 		})
 	}
 }

@@ -88,6 +88,9 @@ func TestLogoutWithSession(t *testing.T) {
 		mustParse(t, loc).Query().Has("id_token_hint") {
 		t.Errorf("second use of the ticket: %d to %q, want the end-session endpoint without id_token_hint", again.StatusCode, loc)
 	}
+	if strings.Contains(e.logs.String(), "could not be recorded as used") {
+		t.Errorf("a ticket recorded as used is logged as not recorded:\n%s", e.logs)
+	}
 	// A ticket that does not open is refused, and so is one of another purpose.
 	flipped := []byte(path)
 	flipped[len(flipped)-5] ^= 1
