@@ -193,6 +193,28 @@ func (c *Chunker) write(h http.Header, r *http.Request, value, attrs string, cap
 	return nil
 }
 
+// HeaderBytes is the size of the Cookie header a browser sends back for
+// value as Write splits it: "NAME.0=...; NAME.1=...". A value too large for
+// Write is counted as if it had room.
+func (c *Chunker) HeaderBytes(value string) int {
+	n := 0
+	rest := len(value)
+	for i := 0; ; i++ {
+		if i > 0 {
+			n += len("; ")
+		}
+		size := min(rest, c.room(i))
+		if i == c.maxChunks-1 {
+			size = rest
+		}
+		n += len(c.chunkName(i)) + len("=") + size
+		rest -= size
+		if rest <= 0 {
+			return n
+		}
+	}
+}
+
 // dropPending removes Set-Cookie headers for this chunker's cookies that an
 // earlier Write or Clear added to h: a response carries one final value (a
 // browser would keep the last one, but a client that joins every Set-Cookie

@@ -1,7 +1,9 @@
 package crypto
 
 import (
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -50,6 +52,32 @@ func TestParseIndexValue(t *testing.T) {
 	for s, want := range map[string]int{"0": 0, "9": 9, "10": 10, "99": 99, "123": 123} {
 		if got, ok := parseIndex(s); !ok || got != want {
 			t.Errorf("parseIndex(%q) = %d, %v; want %d", s, got, ok, want)
+		}
+	}
+}
+
+// TestHeaderBytes: HeaderBytes is the length of the Cookie header a browser
+// builds from what Write set, for any cookie name and number of chunks.
+func TestHeaderBytes(t *testing.T) {
+	for _, name := range []string{"s", "__Host-Http-bff", "__Host-Http-my-application-session"} {
+		c, err := NewChunker(ChunkConfig{Name: name, MaxChunks: 12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, size := range []int{1, 100, 3900, 4000, 9000, 38000} {
+			value := strings.Repeat("v", size)
+			h := http.Header{}
+			if err := c.Write(h, nil, value); err != nil {
+				t.Fatalf("%s, %d bytes: %v", name, size, err)
+			}
+			var pairs []string
+			for _, sc := range h.Values("Set-Cookie") {
+				pair, _, _ := strings.Cut(sc, ";")
+				pairs = append(pairs, pair)
+			}
+			if got, want := c.HeaderBytes(value), len(strings.Join(pairs, "; ")); got != want {
+				t.Errorf("%s, %d bytes in %d chunks: HeaderBytes %d, the browser sends %d", name, size, len(pairs), got, want)
+			}
 		}
 	}
 }

@@ -204,9 +204,10 @@ func (s *Store) Save(h http.Header, r *http.Request, sess *Session) error {
 	return nil
 }
 
-// cookieBytes estimates what the browser sends back: "NAME.i=chunk; " per chunk.
+// cookieBytes is what the browser sends back: "NAME.0=chunk; NAME.1=...",
+// with the configured name and chunk sizes.
 func (s *Store) cookieBytes(value string) int {
-	return len(value) + 24*(1+len(value)/3900)
+	return s.cfg.Chunker.HeaderBytes(value)
 }
 
 // Clear deletes every session chunk the request carries, and forgets the
