@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCookieNameCharacters: a cookie name is an RFC 7230 token. The edges
@@ -311,6 +312,91 @@ func TestOpenRefusesLineBreaks(t *testing.T) {
 			if got, _, err := s.Open(Session, w); err != ErrInvalid {
 				t.Errorf("part %d with %q inserted: Open = %q, %v; want ErrInvalid", i, ins, got, err)
 			}
+		}
+	}
+}
+
+// TestOpenedKey: what OpenedKey says of a value's kid is what Open would
+// say of the value (opens, stale) as keys roll over, expire and are
+// removed: a cache of opened values relies on it.
+func TestOpenedKey(t *testing.T) {
+	c := newClock(t0)
+	ring := newTestRing(t, c, testSecret(1))
+	s := newTestSealer(t, Config{Ring: ring})
+	v, err := s.Seal(Session, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := KeyID(v)
+	steps := []struct {
+		name      string
+		change    func()
+		ok, stale bool
+	}{
+		{"fresh", func() {}, true, false},
+		{"after rollover", func() { c.add(2 * time.Second) }, true, true},
+		{"master rotated", func() {
+			if err := ring.Reload([][]byte{testSecret(3), testSecret(1)}); err != nil {
+				t.Fatal(err)
+			}
+		}, true, true},
+		{"master removed", func() {
+			if err := ring.Reload([][]byte{testSecret(3)}); err != nil {
+				t.Fatal(err)
+			}
+		}, false, false},
+		{"master back, value past the window", func() {
+			if err := ring.Reload([][]byte{testSecret(3), testSecret(1)}); err != nil {
+				t.Fatal(err)
+			}
+			c.add(20 * time.Second)
+		}, false, false},
+	}
+	for _, st := range steps {
+		st.change()
+		ok, stale := s.OpenedKey(kid)
+		if ok != st.ok || stale != st.stale {
+			t.Errorf("%s: OpenedKey = %v, %v; want %v, %v", st.name, ok, stale, st.ok, st.stale)
+		}
+		_, openStale, err := s.Open(Session, v)
+		if (err == nil) != ok || openStale != stale {
+			t.Errorf("%s: Open stale=%v err=%v, OpenedKey %v, %v", st.name, openStale, err, ok, stale)
+		}
+	}
+	if ok, stale := s.OpenedKey("no-such-kid"); ok || stale {
+		t.Errorf("unknown kid: OpenedKey = %v, %v", ok, stale)
+	}
+}
+
+// TestMaxAgeCap: the longest Max-Age written is 400 days (34560000 s), the
+// most a browser keeps a cookie; a longer one is written as that, a shorter
+// one as it is.
+func TestMaxAgeCap(t *testing.T) {
+	const days400 = "Max-Age=34560000;"
+	for _, tt := range []struct {
+		maxAge int
+		want   string
+	}{
+		{34560000 - 1, "Max-Age=34559999;"},
+		{34560000, days400},
+		{34560000 + 1, days400},
+		{1 << 40, days400},
+	} {
+		c := newTestChunker(t, ChunkConfig{})
+		h := http.Header{}
+		if err := c.WriteMaxAge(h, nil, "v", tt.maxAge); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.Get("Set-Cookie"); !strings.Contains(got, "; "+tt.want) {
+			t.Errorf("WriteMaxAge(%d): %q, want %s", tt.maxAge, got, tt.want)
+		}
+		c = newTestChunker(t, ChunkConfig{MaxAge: tt.maxAge})
+		h = http.Header{}
+		if err := c.Write(h, nil, "v"); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.Get("Set-Cookie"); !strings.Contains(got, "; "+tt.want) {
+			t.Errorf("MaxAge %d: %q, want %s", tt.maxAge, got, tt.want)
 		}
 	}
 }
