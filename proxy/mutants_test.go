@@ -1,0 +1,112 @@
+package proxy_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bff-project/bff/proxy"
+)
+
+// Tests for mutants that survived the package tests (issue 14,
+// tools/mutation.sh): each fails under the mutant it names.
+
+// TestDefaultTransportIdleConns: the default transport keeps
+// MaxIdleConnsPerHost idle connections to an upstream (128 when unset, not
+// Go's 2, which makes a busy proxy re-dial on most requests), and 4 times
+// that in all. Seen from the outside: n requests in flight at once open n
+// connections; how many of them the transport keeps (PutIdleConn without
+// error) and how many the next n requests reuse.
+//
+// Mutants: proxy.go:163 "<= 0" to "< 0" or "> 0" (0 stays 0: Go's 2; or a
+// configured value becomes 128), proxy.go:181 "4 *" to "4 /" (4/3 = 1 idle
+// connection in all).
+func TestDefaultTransportIdleConns(t *testing.T) {
+	tests := []struct {
+		name       string
+		maxIdle    int // Config.MaxIdleConnsPerHost
+		n          int // requests in flight at once
+		wantKept   int // connections the first round leaves idle
+		wantReused int // connections the second round reuses
+	}{
+		{name: "unset: 128 per host", maxIdle: 0, n: 6, wantKept: 6, wantReused: 6},
+		{name: "negative: 128 per host", maxIdle: -1, n: 6, wantKept: 6, wantReused: 6},
+		{name: "3 per host, 12 in all", maxIdle: 3, n: 5, wantKept: 3, wantReused: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, func(cfg *proxy.Config, up *upstream) {
+				cfg.MaxIdleConnsPerHost = tt.maxIdle
+			})
+			// Hold every request until all n are in, so that each one
+			// needs a connection of its own.
+			var arrived sync.WaitGroup
+			var gate chan struct{}
+			h.up.handler = func(w http.ResponseWriter, r *http.Request) {
+				arrived.Done()
+				select {
+				case <-gate:
+				case <-time.After(10 * time.Second):
+				}
+				w.Write([]byte("ok"))
+			}
+			round := func() (kept, reused int) {
+				arrived.Add(tt.n)
+				gate = make(chan struct{})
+				var mu sync.Mutex
+				put := make(chan error, tt.n)
+				var done sync.WaitGroup
+				for range tt.n {
+					done.Add(1)
+					go func() {
+						defer done.Done()
+						trace := &httptrace.ClientTrace{
+							GotConn: func(i httptrace.GotConnInfo) {
+								if i.Reused {
+									mu.Lock()
+									reused++
+									mu.Unlock()
+								}
+							},
+							PutIdleConn: func(err error) { put <- err },
+						}
+						r := httptest.NewRequest(http.MethodGet, "/api/x", nil)
+						w := h.serve(r.WithContext(httptrace.WithClientTrace(r.Context(), trace)))
+						if w.Code != http.StatusOK {
+							t.Errorf("status %d", w.Code)
+						}
+					}()
+				}
+				arrived.Wait()
+				close(gate)
+				done.Wait()
+				// The transport hands a connection back after the response,
+				// on its own goroutine: wait for every one.
+				for range tt.n {
+					select {
+					case err := <-put:
+						if err == nil {
+							kept++
+						}
+					case <-time.After(10 * time.Second):
+						t.Fatal("a connection was neither kept nor closed")
+					}
+				}
+				return kept, reused
+			}
+			kept, reused := round()
+			if reused != 0 {
+				t.Fatalf("first round reused %d connections, want 0", reused)
+			}
+			if kept != tt.wantKept {
+				t.Errorf("first round: %d connections kept idle, want %d", kept, tt.wantKept)
+			}
+			if _, reused = round(); reused != tt.wantReused {
+				t.Errorf("second round reused %d connections, want %d", reused, tt.wantReused)
+			}
+		})
+	}
+}
