@@ -1,6 +1,8 @@
 package proxy_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
@@ -8,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
 )
 
@@ -106,6 +109,59 @@ func TestDefaultTransportIdleConns(t *testing.T) {
 			}
 			if _, reused = round(); reused != tt.wantReused {
 				t.Errorf("second round reused %d connections, want %d", reused, tt.wantReused)
+			}
+		})
+	}
+}
+
+// TestRefreshLocalReported: a refresh done for another instance
+// (RefreshLocal, the owner side) is reported to OnRefresh like the proxy's
+// own, outcome and error; with OnRefresh unset it still refreshes.
+//
+// Mutant: fresh.go:91 "OnRefresh != nil" to "== nil" (nothing reported, or
+// a nil function called).
+func TestRefreshLocalReported(t *testing.T) {
+	tests := []struct {
+		name      string
+		noHook    bool  // OnRefresh unset
+		err       error // the provider's answer
+		want      []refreshCall
+		wantToken string
+	}{
+		{name: "refreshed, then the successor", want: []refreshCall{{Outcome: proxy.OutcomeRefreshed}, {Outcome: proxy.OutcomeSuccessor}}, wantToken: "AT-new"},
+		{name: "refused", err: oauth.ErrReauthRequired, want: []refreshCall{{Err: oauth.ErrReauthRequired}, {Err: oauth.ErrReauthRequired}}},
+		{name: "no hook", noHook: true, wantToken: "AT-new"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, func(cfg *proxy.Config, _ *upstream) {
+				if tt.noHook {
+					cfg.OnRefresh = nil
+				}
+			})
+			h.ref.err = tt.err
+			for range 2 {
+				tok, _, err := h.p.RefreshLocal(context.Background(), "RT-old", "alice")
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("RefreshLocal: %v, want %v", err, tt.err)
+				}
+				if got := ""; tok != nil {
+					got = tok.AccessToken
+					if got != tt.wantToken {
+						t.Errorf("access token %q, want %q", got, tt.wantToken)
+					}
+				} else if tt.wantToken != "" {
+					t.Errorf("no tokens, want %q", tt.wantToken)
+				}
+			}
+			got := h.refreshes()
+			if len(got) != len(tt.want) {
+				t.Fatalf("OnRefresh got %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i].Outcome != tt.want[i].Outcome || !errors.Is(got[i].Err, tt.want[i].Err) || (got[i].Err == nil) != (tt.want[i].Err == nil) {
+					t.Errorf("OnRefresh call %d: %v, want %v", i, got[i], tt.want[i])
+				}
 			}
 		})
 	}
