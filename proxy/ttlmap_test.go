@@ -42,6 +42,15 @@ func TestTTLMap(t *testing.T) {
 			{at: 40 * time.Second, put: "b"}, {at: 40 * time.Second, put: "c"},
 			{at: 40 * time.Second, put: "d", want: map[string]bool{"a": false, "b": true, "c": true, "d": true}},
 		}},
+		// Each put of a live key leaves a stale ref queued: the queue's
+		// bound (2*limit refs) is reached with the map far from full, and
+		// makes room by evicting the oldest live entry. One ref more would
+		// break the bound (mutant ttlmap.go:52:73, "<" to "<=").
+		{name: "a key put again and again: the queue stays bounded", limit: 3, steps: []step{
+			{put: "a"}, {put: "b"}, {put: "b"}, {put: "b"}, {put: "b"},
+			{put: "b", want: map[string]bool{"a": true, "b": true}},
+			{put: "b", want: map[string]bool{"a": false, "b": true}},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
