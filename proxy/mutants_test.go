@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,6 +163,42 @@ func TestRefreshLocalReported(t *testing.T) {
 				if got[i].Outcome != tt.want[i].Outcome || !errors.Is(got[i].Err, tt.want[i].Err) || (got[i].Err == nil) != (tt.want[i].Err == nil) {
 					t.Errorf("OnRefresh call %d: %v, want %v", i, got[i], tt.want[i])
 				}
+			}
+		})
+	}
+}
+
+// TestResealFailureLogged: a stale session whose re-seal fails still goes
+// through on its current cookie, and the failure is logged as a warning;
+// a re-seal that works logs none (the control).
+//
+// Mutant: fresh.go:36 "err != nil" to "== nil" (a warning for every
+// successful re-seal, none for a failed one).
+func TestResealFailureLogged(t *testing.T) {
+	tests := []struct {
+		name     string
+		saveErr  error
+		wantWarn bool
+	}{
+		{name: "re-seal fails", saveErr: errors.New("disk full"), wantWarn: true},
+		{name: "re-seal works", wantWarn: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			h.sess.sess = openedSession(t, newClock(), true)
+			h.sess.saveErr = tt.saveErr
+			w := h.get("/api/x")
+			h.wantOK(w)
+			if b := bearer(t, h.up.last(t)); b != "Bearer AT-old" {
+				t.Errorf("upstream got %q", b)
+			}
+			logs := h.logs.String()
+			if got := strings.Contains(logs, `level=WARN msg="re-seal failed"`); got != tt.wantWarn {
+				t.Errorf("re-seal warning logged: %v, want %v; logs:\n%s", got, tt.wantWarn, logs)
+			}
+			if tt.wantWarn && !strings.Contains(logs, "disk full") {
+				t.Errorf("the warning does not say why:\n%s", logs)
 			}
 		})
 	}
