@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -199,6 +200,146 @@ func TestResealFailureLogged(t *testing.T) {
 			}
 			if tt.wantWarn && !strings.Contains(logs, "disk full") {
 				t.Errorf("the warning does not say why:\n%s", logs)
+			}
+		})
+	}
+}
+
+// fakeOwner is a proxy.Owner answering ok, tokens and err as configured,
+// recording what it was asked.
+type fakeOwner struct {
+	mu     sync.Mutex
+	asked  []string // "sessionID refreshToken sub"
+	ok     bool
+	tokens *oauth.Tokens
+	err    error
+}
+
+func (o *fakeOwner) RefreshAt(ctx context.Context, sessionID, refreshToken, sub string) (*oauth.Tokens, bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.asked = append(o.asked, sessionID+" "+refreshToken+" "+sub)
+	if !o.ok {
+		return nil, false, nil
+	}
+	if o.err != nil {
+		return nil, true, o.err
+	}
+	t := *o.tokens
+	return &t, true, nil
+}
+
+func (o *fakeOwner) calls() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.asked...)
+}
+
+// TestOwnerRefresh: with an Owner, a refresh (due, or forced by the
+// upstream's 401 invalid_token) goes to the owning instance first. Its
+// tokens are used and kept as the successor; its refusal ends the session
+// and is not cached; its failure leaves the current token in use while it
+// lasts; when it does not answer (ok false: this instance owns the session,
+// or the owner is unreachable) the refresh is local. Two requests with the
+// same (old) cookie each time. No other test gave the proxy an Owner.
+//
+// Mutant: refresh.go:108 "err != nil" to "== nil" (the owner's tokens
+// dropped as "no tokens", its refusal taken as success).
+func TestOwnerRefresh(t *testing.T) {
+	fwd := newTokens()
+	fwd.AccessToken, fwd.RefreshToken = "AT-fwd", "RT-fwd"
+	const asked = "sid-1 RT-old alice"
+	tests := []struct {
+		name        string
+		accessIn    time.Duration // the session's access token
+		ok          bool          // the owner answers
+		err         error         // its answer, when it does
+		wantBearer  []string      // what the upstream saw, in order
+		wantCodes   []int         // the two responses
+		wantOutcome []proxy.Outcome
+		wantAsked   int // RefreshAt calls
+		wantLocal   int // Refresher calls
+		wantEnded   int
+	}{
+		{name: "the owner refreshes", accessIn: 10 * time.Second, ok: true,
+			wantBearer: []string{"Bearer AT-fwd", "Bearer AT-fwd"}, wantCodes: []int{200, 200},
+			wantOutcome: []proxy.Outcome{proxy.OutcomeForwarded, proxy.OutcomeSuccessor}, wantAsked: 1},
+		{name: "forced: the owner refreshes", accessIn: time.Hour, ok: true,
+			wantBearer: []string{"Bearer AT-old", "Bearer AT-fwd", "Bearer AT-old", "Bearer AT-fwd"}, wantCodes: []int{200, 200},
+			wantOutcome: []proxy.Outcome{proxy.OutcomeForwarded, proxy.OutcomeSuccessor}, wantAsked: 1},
+		{name: "the owner's provider refuses", accessIn: 10 * time.Second, ok: true, err: errInvalidGrant,
+			wantCodes:   []int{errStatus, errStatus},
+			wantOutcome: []proxy.Outcome{"", ""}, wantAsked: 2, wantEnded: 2},
+		{name: "the owner's provider is down", accessIn: 10 * time.Second, ok: true, err: errProviderDown,
+			wantBearer: []string{"Bearer AT-old", "Bearer AT-old"}, wantCodes: []int{200, 200},
+			wantOutcome: []proxy.Outcome{"", ""}, wantAsked: 2},
+		{name: "no answer: local refresh", accessIn: 10 * time.Second,
+			wantBearer: []string{"Bearer AT-new", "Bearer AT-new"}, wantCodes: []int{200, 200},
+			wantOutcome: []proxy.Outcome{proxy.OutcomeRefreshed, proxy.OutcomeSuccessor}, wantAsked: 1, wantLocal: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			owner := &fakeOwner{ok: tt.ok, err: tt.err, tokens: fwd}
+			h := newHarness(t, func(cfg *proxy.Config, up *upstream) {
+				cfg.Owner = owner
+				up.handler = func(w http.ResponseWriter, r *http.Request) {
+					if r.Header.Get("Authorization") == "Bearer AT-old" && tt.accessIn == time.Hour {
+						refuseAll(w, r)
+					}
+				}
+			})
+			h.sess.sess = newSession(tt.accessIn)
+			var codes []int
+			for range 2 {
+				codes = append(codes, h.get("/api/x").Code)
+			}
+			if !slices.Equal(codes, tt.wantCodes) {
+				t.Errorf("statuses %v, want %v (errors %v)", codes, tt.wantCodes, h.errors())
+			}
+			var bearers []string
+			for _, s := range h.up.requests() {
+				bearers = append(bearers, bearer(t, s))
+			}
+			if !slices.Equal(bearers, tt.wantBearer) {
+				t.Errorf("upstream saw %q, want %q", bearers, tt.wantBearer)
+			}
+			var outcomes []proxy.Outcome
+			for _, c := range h.refreshes() {
+				outcomes = append(outcomes, c.Outcome)
+				if (c.Err == nil) != (tt.err == nil) || !errors.Is(c.Err, tt.err) {
+					t.Errorf("OnRefresh error %v, want %v", c.Err, tt.err)
+				}
+			}
+			if !slices.Equal(outcomes, tt.wantOutcome) {
+				t.Errorf("outcomes %q, want %q", outcomes, tt.wantOutcome)
+			}
+			got := owner.calls()
+			if len(got) != tt.wantAsked {
+				t.Errorf("owner asked %d times, want %d", len(got), tt.wantAsked)
+			}
+			for _, a := range got {
+				if a != asked {
+					t.Errorf("owner asked %q, want %q", a, asked)
+				}
+			}
+			if n := h.ref.Calls(); n != tt.wantLocal {
+				t.Errorf("local Refresher called %d times, want %d", n, tt.wantLocal)
+			}
+			if n := len(h.endedSessions()); n != tt.wantEnded {
+				t.Errorf("%d sessions ended, want %d", n, tt.wantEnded)
+			}
+			if tt.ok && tt.err == nil {
+				if s := h.sess.lastSaved(t); s.AccessToken != "AT-fwd" || s.RefreshToken != "RT-fwd" {
+					t.Errorf("saved tokens %q %q, want the owner's", s.AccessToken, s.RefreshToken)
+				}
+			}
+			// The owner side of a forwarded refresh never forwards again.
+			before := len(owner.calls())
+			if _, _, err := h.p.RefreshLocal(context.Background(), "RT-other", "alice"); err != nil {
+				t.Errorf("RefreshLocal: %v", err)
+			}
+			if n := len(owner.calls()); n != before {
+				t.Errorf("RefreshLocal asked the owner")
 			}
 		})
 	}
