@@ -1,0 +1,268 @@
+package revocation
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// Tests for boundaries that the other tests left free (found by mutation
+// testing, tools/mutation). Each names what would go wrong without it.
+
+// An entry whose expiry has come is gone, even before a sweep: a subject
+// entry re-added at that instant starts afresh and does not inherit the
+// expired entry's later start bound. Otherwise an instance that had not yet
+// swept would revoke more sessions than one that had, and replicas would
+// disagree. One nanosecond earlier the held entry is live and the two merge.
+func TestSubjectReaddedAtExpiry(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	old := Entry{Kind: KindSubject, Key: "alice", Before: t0.Add(10 * time.Minute), Expiry: t0.Add(time.Hour)}
+	next := Entry{Kind: KindSubject, Key: "alice", Before: t0.Add(5 * time.Minute), Expiry: t0.Add(2 * time.Hour)}
+	started := t0.Add(7 * time.Minute) // between the two start bounds
+	tests := []struct {
+		name       string
+		at         time.Time // when next is added
+		wantBefore time.Time
+	}{
+		{"held entry still live: the later start bound stays", old.Expiry.Add(-time.Nanosecond), old.Before},
+		{"held entry expired this very nanosecond: replaced", old.Expiry, next.Before},
+		{"held entry expired earlier: replaced", old.Expiry.Add(time.Nanosecond), next.Before},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clock{t: t0}
+			l, _ := New(Config{Now: c.Now})
+			mustAdd(t, l, old)
+			c.t = tt.at
+			if changed, err := l.Add(next); err != nil || !changed {
+				t.Fatalf("Add: changed=%v err=%v", changed, err)
+			}
+			got, ok := held(l, KindSubject, "alice")
+			if !ok || !got.Before.Equal(tt.wantBefore) || !got.Expiry.Equal(next.Expiry) {
+				t.Errorf("held %+v (%v), want before %v, expiry %v", got, ok, tt.wantBefore, next.Expiry)
+			}
+			want := started.Before(tt.wantBefore)
+			if r := l.Revoked("x", "", "alice", started); r != want {
+				t.Errorf("a session started at +7m: revoked=%v, want %v", r, want)
+			}
+			// A replica that never held the old entry must agree.
+			fresh, _ := New(Config{Now: c.Now})
+			mustAdd(t, fresh, next)
+			if !tt.wantBefore.Equal(old.Before) && !slices.Equal(fresh.Entries(), l.Entries()) {
+				t.Errorf("replicas disagree: %v and %v", l.Entries(), fresh.Entries())
+			}
+		})
+	}
+}
+
+// A peer's full state is taken into a full list only for entries that expire
+// strictly after the held entry that expires first: on a tie the held entry
+// stays and nothing changes, so that two full replicas whose earliest
+// entries expire together do not swap them back and forth on every sync. A
+// local Add is always kept.
+func TestFullMergeTieKeepsHeld(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	session := func(key string, d time.Duration) Entry { return Entry{Kind: KindSession, Key: key, Expiry: t0.Add(d)} }
+	tests := []struct {
+		name      string
+		in        Entry
+		add       bool // Add instead of Merge
+		changed   bool
+		kept, gon string
+	}{
+		{"merge: same expiry as the earliest held", session("c", time.Minute), false, false, "a", "c"},
+		{"merge: one nanosecond later", session("c", time.Minute+time.Nanosecond), false, true, "c", "a"},
+		{"merge: earlier", session("c", time.Second), false, false, "a", "c"},
+		{"add: same expiry, still kept", session("c", time.Minute), true, true, "c", "a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clock{t: t0}
+			l, _ := New(Config{Now: c.Now, MaxEntries: 2})
+			if n, err := l.Merge([]Entry{session("a", time.Minute), session("b", time.Hour)}); err != nil || n != 2 {
+				t.Fatalf("fill: %d %v", n, err)
+			}
+			var changed bool
+			if tt.add {
+				changed, _ = l.Add(tt.in)
+			} else {
+				n, err := l.Merge([]Entry{tt.in})
+				if err != nil {
+					t.Fatal(err)
+				}
+				changed = n == 1
+			}
+			if changed != tt.changed {
+				t.Errorf("changed = %v, want %v", changed, tt.changed)
+			}
+			if !l.Revoked(tt.kept, "", "", t0) || !l.Revoked("b", "", "", t0) {
+				t.Errorf("%s or b not held: %v", tt.kept, l.Entries())
+			}
+			if l.Revoked(tt.gon, "", "", t0) {
+				t.Errorf("%s held: %v", tt.gon, l.Entries())
+			}
+			wantEvicted := uint64(0)
+			if tt.changed {
+				wantEvicted = 1
+			}
+			if rev, _ := l.Evicted(); rev != wantEvicted {
+				t.Errorf("Evicted() = %d, want %d", rev, wantEvicted)
+			}
+		})
+	}
+}
+
+// A stale heap item (one per expiry update) is dropped lazily; the heap is
+// rebuilt only once stale items outnumber the live entries (plus a constant
+// slack), so that rebuilding, O(n), happens at most once per n updates. A
+// rebuild on every update would make each Add on a list of up to about a
+// thousand entries cost a full pass and an allocation.
+func TestHeapNotRebuiltOnEveryUpdate(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, k := range []Kind{KindSession, KindSubject, KindOnce} {
+		t.Run(kindName(k), func(t *testing.T) {
+			c := &clock{t: t0}
+			l, _ := New(Config{Now: c.Now})
+			cls, _ := l.classOf(k)
+			e := Entry{Kind: k, Key: "k"}
+			if k == KindSubject {
+				e.Before = t0
+			}
+			const live, updates = 3, 200
+			for i := range live {
+				f := e
+				f.Key, f.Expiry = string(rune('a'+i)), t0.Add(time.Hour)
+				mustAdd(t, l, f)
+			}
+			for i := range updates {
+				e.Expiry = t0.Add(2*time.Hour + time.Duration(i))
+				mustAdd(t, l, e)
+			}
+			// live+1 entries, one pushed updates times.
+			if got, want := len(cls.q), live+updates; got != want {
+				t.Errorf("heap holds %d items, want %d (no rebuild yet)", got, want)
+			}
+			// Positive control: many more updates do rebuild it.
+			for i := range 3000 {
+				e.Expiry = t0.Add(3*time.Hour + time.Duration(i))
+				mustAdd(t, l, e)
+			}
+			if n := len(cls.q); n > 2*(live+1)+1024+1 {
+				t.Errorf("heap holds %d items for %d entries: never rebuilt", n, live+1)
+			}
+		})
+	}
+}
+
+// Rebuilding a heap (after many updates) must rebuild it from its own
+// class's entries. Built from the other class's, the next eviction in the
+// churned class would evict an entry of the other class (a single-use value
+// to make room for a logout, or a logout to make room for a sign-in state:
+// exactly what the separate bounds forbid), and the churned class would no
+// longer be bounded.
+func TestRebuiltHeapKeepsItsClass(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, churn := range []Kind{KindSession, KindOnce} {
+		t.Run("churn "+kindName(churn), func(t *testing.T) {
+			c := &clock{t: t0}
+			l, _ := New(Config{Now: c.Now, MaxEntries: 2, MaxOnce: 2})
+			// Both classes full: "old" expires first, "keep" last.
+			for _, k := range []Kind{KindSession, KindOnce} {
+				mustAdd(t, l, Entry{Kind: k, Key: "old", Expiry: t0.Add(time.Hour)})
+				mustAdd(t, l, Entry{Kind: k, Key: "keep", Expiry: t0.Add(3 * time.Hour)})
+			}
+			churnUntilRebuilt(t, l, Entry{Kind: churn, Key: "old", Expiry: t0.Add(time.Hour)})
+			// One new entry in each class: each evicts its own "old".
+			for _, k := range []Kind{KindSession, KindOnce} {
+				if changed, err := l.Add(Entry{Kind: k, Key: "new", Expiry: t0.Add(2 * time.Hour)}); err != nil || !changed {
+					t.Fatalf("Add: %v %v", changed, err)
+				}
+			}
+			var got []string
+			for _, e := range l.Entries() {
+				got = append(got, kindName(e.Kind)+"/"+e.Key)
+			}
+			slices.Sort(got)
+			want := []string{"once/keep", "once/new", "session/keep", "session/new"}
+			if !slices.Equal(got, want) {
+				t.Errorf("held %v, want %v", got, want)
+			}
+			if rev, once := l.Evicted(); rev != 1 || once != 1 {
+				t.Errorf("Evicted() = %d, %d; want 1, 1", rev, once)
+			}
+		})
+	}
+}
+
+// After a rebuild, the heap must still give the entries in expiry order:
+// each Add to the full list evicts the live entry that expires first. The
+// rebuild puts the entries in map order (random) and then sifts every inner
+// node down, the root included; a root left where the map put it would be
+// evicted first whatever its expiry. Several lists, so that a root that
+// happens to be the earliest (one chance in 64 each) cannot hide it.
+func TestRebuiltHeapEvictsInExpiryOrder(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	const n = 64
+	for trial := range 4 {
+		c := &clock{t: t0}
+		l, _ := New(Config{Now: c.Now, MaxEntries: n})
+		var order []string // keys by expiry
+		for i := range n - 1 {
+			key := fmt.Sprint("k", i)
+			// Expiries in an order unrelated to insertion or key.
+			order = append(order, key)
+			mustAdd(t, l, Entry{Kind: KindSession, Key: key, Expiry: t0.Add(time.Minute * time.Duration(1+(i*37)%(n-1)))})
+		}
+		slices.SortFunc(order, func(a, b string) int {
+			ea, _ := held(l, KindSession, a)
+			eb, _ := held(l, KindSession, b)
+			return ea.Expiry.Compare(eb.Expiry)
+		})
+		// The n-th entry expires last and churns until the heap is rebuilt.
+		churnUntilRebuilt(t, l, Entry{Kind: KindSession, Key: "last", Expiry: t0.Add(24 * time.Hour)})
+		for i, want := range order {
+			mustAdd(t, l, Entry{Kind: KindSession, Key: fmt.Sprint("new", i), Expiry: t0.Add(48*time.Hour + time.Duration(i))})
+			if l.Revoked(want, "", "", t0) {
+				var gone []string
+				for _, k := range order[i:] {
+					if !l.Revoked(k, "", "", t0) {
+						gone = append(gone, k)
+					}
+				}
+				t.Fatalf("trial %d, eviction %d: %s (the earliest) kept, %v evicted instead", trial, i, want, gone)
+			}
+		}
+	}
+}
+
+// churnUntilRebuilt adds e with ever later expiries (one nanosecond more
+// each time) until its class's heap is rebuilt, and fails if it never is.
+func churnUntilRebuilt(t *testing.T, l *List, e Entry) {
+	t.Helper()
+	cls, _ := l.classOf(e.Kind)
+	exp := e.Expiry
+	for i := 0; i < 10_000; i++ {
+		before := len(cls.q)
+		e.Expiry = exp.Add(time.Duration(i))
+		mustAdd(t, l, e)
+		if len(cls.q) < before {
+			return
+		}
+	}
+	t.Fatal("the heap was never rebuilt")
+}
+
+func kindName(k Kind) string {
+	switch k {
+	case KindSession:
+		return "session"
+	case KindIdPSession:
+		return "idp"
+	case KindSubject:
+		return "subject"
+	case KindOnce:
+		return "once"
+	}
+	return "?"
+}
