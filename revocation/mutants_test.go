@@ -236,6 +236,49 @@ func TestRebuiltHeapEvictsInExpiryOrder(t *testing.T) {
 	}
 }
 
+// An entry expires at its expiry instant (it is live while now < expiry,
+// as Entries and Add say): at that very nanosecond a full class drops it as
+// expired instead of evicting it, so it does not count as a forgotten
+// logout (Evicted feeds bff_revocation_evictions_total, whose growth tells
+// an operator to raise MaxEntries), and a sweep drops it.
+func TestEntryExpiresAtItsInstant(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, k := range []Kind{KindSession, KindOnce} {
+		for _, d := range []time.Duration{0, -time.Nanosecond} { // at, and just before, a's expiry
+			t.Run(fmt.Sprint(kindName(k), d), func(t *testing.T) {
+				c := &clock{t: t0}
+				l, _ := New(Config{Now: c.Now, MaxEntries: 2, MaxOnce: 2})
+				mustAdd(t, l, Entry{Kind: k, Key: "a", Expiry: t0.Add(time.Minute)})
+				mustAdd(t, l, Entry{Kind: k, Key: "b", Expiry: t0.Add(time.Hour)})
+				c.t = t0.Add(time.Minute + d)
+				live := d < 0
+				size := func() int { return l.Len() + l.OnceLen() }
+				// A sweep drops a only once it has expired.
+				if err := l.Sweep(); err != nil {
+					t.Fatal(err)
+				}
+				if want := map[bool]int{true: 2, false: 1}[live]; size() != want {
+					t.Errorf("after Sweep: %d entries, want %d", size(), want)
+				}
+				// A new entry on the full class: a is evicted (counted)
+				// only if it was still live.
+				mustAdd(t, l, Entry{Kind: k, Key: "c", Expiry: t0.Add(2 * time.Hour)})
+				rev, once := l.Evicted()
+				want := map[bool]uint64{true: 1, false: 0}[live]
+				if got := map[Kind]uint64{KindSession: rev, KindOnce: once}[k]; got != want {
+					t.Errorf("Evicted() = %d, %d: counted %d, want %d", rev, once, got, want)
+				}
+				if _, ok := held(l, k, "a"); ok {
+					t.Error("a still held")
+				}
+				if size() != 2 {
+					t.Errorf("%d entries, want 2", size())
+				}
+			})
+		}
+	}
+}
+
 // churnUntilRebuilt adds e with ever later expiries (one nanosecond more
 // each time) until its class's heap is rebuilt, and fails if it never is.
 func churnUntilRebuilt(t *testing.T, l *List, e Entry) {
