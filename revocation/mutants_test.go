@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"testing"
@@ -308,4 +309,26 @@ func kindName(k Kind) string {
 		return "once"
 	}
 	return "?"
+}
+
+// AppendEntriesLimit reserves the largest count header (binary.MaxVarintLen64
+// bytes) and then keeps every entry that fits with it, up to the last byte:
+// a limit that the reserved header and the entries fill exactly keeps them
+// all (a full-state sync must not lose an entry it has room for).
+func TestAppendEntriesLimitExact(t *testing.T) {
+	entries := sampleEntries()
+	full := len(AppendEntries(nil, entries)) // a one-byte count
+	exact := full - 1 + binary.MaxVarintLen64
+	tests := []struct {
+		limit, want int
+	}{
+		{exact, len(entries)},
+		{exact - 1, len(entries) - 1},
+	}
+	for _, tt := range tests {
+		b, n := AppendEntriesLimit(nil, entries, tt.limit)
+		if n != tt.want || len(b) > tt.limit {
+			t.Errorf("limit %d: %d entries in %d bytes, want %d", tt.limit, n, len(b), tt.want)
+		}
+	}
 }
