@@ -108,27 +108,36 @@ func New(cfg Config, list *revocation.List) (*Cluster, error) {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
-	mc := memberlist.DefaultLANConfig()
-	mc.Name = cfg.Name
-	if mc.Name == "" {
-		h, _ := os.Hostname()
-		mc.Name = h + "/" + net.JoinHostPort(advHost, strconv.Itoa(advPort))
-	}
-	mc.BindAddr, mc.BindPort = host, port
-	mc.AdvertiseAddr, mc.AdvertisePort = advHost, advPort
-	mc.SecretKey = cfg.Secret
-	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
-	mc.PushPullInterval = cfg.PushPullInterval
-	mc.GossipInterval = 100 * time.Millisecond
-	mc.DeadNodeReclaimTime = 10 * time.Second
-	mc.Delegate = (*delegate)(c)
-	mc.Logger = log.New(logWriter{log: c.log, limiter: &lineLimiter{}, onDrop: cfg.OnDrop}, "", 0)
+	mc := c.memberlistConfig(host, port, advHost, advPort)
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return c.ml.NumMembers() }, RetransmitMult: mc.RetransmitMult}
 	c.ml, err = memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	return c, nil
+}
+
+// memberlistConfig is c's memberlist configuration, bound at host:port and
+// advertised at advHost:advPort. It is a function of its own so that a test
+// can check the settings whose effect no test can time: gossip on, a
+// crashed member's name reclaimable, encryption required both ways.
+func (c *Cluster) memberlistConfig(host string, port int, advHost string, advPort int) *memberlist.Config {
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = c.cfg.Name
+	if mc.Name == "" {
+		h, _ := os.Hostname()
+		mc.Name = h + "/" + net.JoinHostPort(advHost, strconv.Itoa(advPort))
+	}
+	mc.BindAddr, mc.BindPort = host, port
+	mc.AdvertiseAddr, mc.AdvertisePort = advHost, advPort
+	mc.SecretKey = c.cfg.Secret
+	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	mc.PushPullInterval = c.cfg.PushPullInterval
+	mc.GossipInterval = 100 * time.Millisecond
+	mc.DeadNodeReclaimTime = 10 * time.Second
+	mc.Delegate = (*delegate)(c)
+	mc.Logger = log.New(logWriter{log: c.log, limiter: &lineLimiter{}, onDrop: c.cfg.OnDrop}, "", 0)
+	return mc
 }
 
 func splitHostPort(s string) (string, int, error) {
