@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -253,6 +254,204 @@ func TestLeaveReportsTimeout(t *testing.T) {
 				eventually(t, "b gone", func() bool { return len(a.c.Members()) == 1 })
 			}
 		})
+	}
+}
+
+// testDelegate is a delegate on list, without memberlist, whose drops,
+// receipts and log are recorded.
+type testDelegate struct {
+	d        *delegate
+	list     *revocation.List
+	logs     *testsupport.Buffer
+	drops    int
+	received []int
+}
+
+func newTestDelegate(t *testing.T) *testDelegate {
+	list, err := revocation.New(revocation.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := &testDelegate{list: list, logs: &testsupport.Buffer{}}
+	td.d = (*delegate)(&Cluster{
+		cfg: Config{
+			OnDrop:    func() { td.drops++ },
+			OnReceive: func(n int) { td.received = append(td.received, n) },
+		},
+		list: list,
+		log:  slog.New(slog.NewTextHandler(td.logs, nil)),
+	})
+	return td
+}
+
+// A message or a full state is dropped (counted, its reason logged) exactly
+// when it does not decode; one that does is added and reported with the
+// number of entries it added, and logs no error. The drop's reason tells an
+// unknown message type from a known one whose entries are malformed.
+func TestDelegateReceives(t *testing.T) {
+	exp := time.Now().Add(time.Hour)
+	two := revocation.AppendEntries(nil, []revocation.Entry{
+		{Kind: revocation.KindSession, Key: "s1", Expiry: exp},
+		{Kind: revocation.KindOnce, Key: "u1", Expiry: exp},
+	})
+	msg := func(b []byte) []byte { return append([]byte{msgEntries}, b...) }
+	tests := []struct {
+		name      string
+		state     bool // MergeRemoteState instead of NotifyMsg
+		in        [][]byte
+		drops     int
+		why       string // in the log when dropped
+		received  []int
+		revokedS1 bool
+	}{
+		{"empty message", false, [][]byte{nil}, 1, "unknown message type", nil, false},
+		{"unknown type", false, [][]byte{{9, 1, 2}}, 1, "unknown message type", nil, false},
+		{"type byte alone", false, [][]byte{{msgEntries}}, 1, "why=\"message: revocation: malformed", nil, false},
+		{"two entries", false, [][]byte{msg(two)}, 0, "", []int{2}, true},
+		{"the same again", false, [][]byte{msg(two), msg(two)}, 0, "", []int{2, 0}, true},
+		{"state", true, [][]byte{two}, 0, "", []int{2}, true},
+		{"state again", true, [][]byte{two, two}, 0, "", []int{2, 0}, true},
+		{"malformed state", true, [][]byte{{1, 5, 1}}, 1, "why=\"sync: revocation: malformed", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			td := newTestDelegate(t)
+			for _, b := range tt.in {
+				if tt.state {
+					td.d.MergeRemoteState(b, false)
+				} else {
+					td.d.NotifyMsg(b)
+				}
+			}
+			logs := td.logs.String()
+			if td.drops != tt.drops || (tt.why != "" && !strings.Contains(logs, tt.why)) {
+				t.Errorf("%d drops, want %d with %q in the log:\n%s", td.drops, tt.drops, tt.why, logs)
+			}
+			if fmt.Sprint(td.received) != fmt.Sprint(tt.received) {
+				t.Errorf("OnReceive told %v, want %v", td.received, tt.received)
+			}
+			if strings.Contains(logs, "level=ERROR") {
+				t.Errorf("an error was logged:\n%s", logs)
+			}
+			if got := td.list.Revoked("s1", "", "", time.Now()); got != tt.revokedS1 {
+				t.Errorf("s1 revoked: %v, want %v", got, tt.revokedS1)
+			}
+		})
+	}
+}
+
+// When the full state must be cut, every revocation is kept before any
+// single-use value, even revocations that expire before every value, and
+// the values kept are those that expire last.
+func TestEncodeStateRevocationsFirst(t *testing.T) {
+	now := time.Now()
+	var entries []revocation.Entry
+	for i := range 50 {
+		entries = append(entries,
+			revocation.Entry{Kind: revocation.KindOnce, Key: fmt.Sprintf("state:%040d", i), Expiry: now.Add(time.Hour + time.Duration(i)*time.Second)},
+			revocation.Entry{Kind: revocation.KindSession, Key: fmt.Sprintf("%022d", i), Expiry: now.Add(time.Duration(1+i) * time.Second)})
+	}
+	onceSize := len(revocation.AppendEntries(nil, entries[:1])) - 2 // less the header
+	limit := len(revocation.AppendEntries(nil, entries)) - 20*onceSize
+	got, err := revocation.DecodeEntries(encodeState(entries, limit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, once, earliest := 0, 0, time.Duration(1<<62)
+	for _, e := range got {
+		if e.Kind == revocation.KindOnce {
+			once++
+			earliest = min(earliest, e.Expiry.Sub(now))
+		} else {
+			sessions++
+		}
+	}
+	if sessions != 50 {
+		t.Errorf("%d revocations kept, want all 50", sessions)
+	}
+	if once < 20 || once > 30 {
+		t.Errorf("%d single-use values kept, want 20 to 30", once)
+	}
+	if want := time.Hour + time.Duration(50-once)*time.Second; earliest.Round(time.Second) != want {
+		t.Errorf("earliest value kept expires in %v, want %v (the latest first)", earliest, want)
+	}
+}
+
+// The log limiter lets logBurst lines through in each second of the clock,
+// no more, and starts again in the next second: a flood of memberlist
+// warnings is cut, and later warnings are still seen.
+func TestLineLimiter(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name string
+		at   []time.Duration // offsets from t0 of successive lines
+		want []bool
+	}{
+		{"a burst, then the rest of the second", []time.Duration{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 999 * time.Millisecond},
+			[]bool{true, true, true, true, true, true, true, true, true, true, false, false}},
+		{"the next second starts afresh", []time.Duration{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, time.Second, time.Second + 1, 3 * time.Second},
+			[]bool{true, true, true, true, true, true, true, true, true, true, false, true, true, true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := &lineLimiter{}
+			for i, d := range tt.at {
+				if got := l.allow(t0.Add(d)); got != tt.want[i] {
+					t.Errorf("line %d at +%v: allowed=%v, want %v", i, d, got, tt.want[i])
+				}
+			}
+		})
+	}
+	if logBurst != 10 {
+		t.Fatalf("the cases assume logBurst 10, not %d", logBurst)
+	}
+}
+
+// A merge that added entries is logged (at debug level) with how many; one
+// that added nothing, as most syncs, is not.
+func TestReceivedLogged(t *testing.T) {
+	td := newTestDelegate(t)
+	td.d.log = slog.New(slog.NewTextHandler(td.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	state := revocation.AppendEntries(nil, []revocation.Entry{entry("s1"), entry("s2")})
+	td.d.MergeRemoteState(state, false)
+	td.d.MergeRemoteState(state, false)
+	logs := td.logs.String()
+	if n := strings.Count(logs, "entries merged"); n != 1 || !strings.Contains(logs, "added=2") {
+		t.Errorf("want one merge logged, with added=2:\n%s", logs)
+	}
+}
+
+// Revoke sends the entry directly to every other live member, not to
+// itself: a direct send that fails is logged (at debug level) with the
+// member's name. Here the other member has stopped without leaving, so it
+// is still counted as live and the send fails.
+func TestDirectSendToEveryOtherMember(t *testing.T) {
+	logs := &testsupport.Buffer{}
+	list, _ := revocation.New(revocation.Config{})
+	a, err := New(Config{Bind: freePort(t), Secret: secret, Name: "a", Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Leave(0)
+	a.Run(t.Context())
+	bList, _ := revocation.New(revocation.Config{})
+	b, err := New(Config{Bind: freePort(t), Join: []string{a.ml.LocalNode().Address()}, Secret: secret, Name: "b", Logger: discard}, bList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "two members", func() bool { return len(a.Members()) == 2 })
+	b.ml.Shutdown() // gone without a word
+	if err := a.Revoke(entry("s1")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the failed direct send to b logged", func() bool {
+		return strings.Contains(logs.String(), `msg="direct send failed; gossip will carry it" member=b `)
+	})
+	if strings.Contains(logs.String(), `member=a `) {
+		t.Errorf("a sent to itself:\n%s", logs)
 	}
 }
 
