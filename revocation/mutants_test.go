@@ -1,9 +1,15 @@
 package revocation
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -330,5 +336,273 @@ func TestAppendEntriesLimitExact(t *testing.T) {
 		if n != tt.want || len(b) > tt.limit {
 			t.Errorf("limit %d: %d entries in %d bytes, want %d", tt.limit, n, len(b), tt.want)
 		}
+	}
+}
+
+// syncs replaces syncFile for the test with one that records the base name
+// of every file synced (the directory's own name for a directory) and
+// fails, without syncing, where fail says so.
+func syncs(t *testing.T, fail func(name string) bool) *[]string {
+	t.Helper()
+	var (
+		mu    sync.Mutex
+		names []string
+	)
+	orig := syncFile
+	t.Cleanup(func() { syncFile = orig })
+	syncFile = func(f *os.File) error {
+		name := filepath.Base(f.Name())
+		mu.Lock()
+		names = append(names, name)
+		mu.Unlock()
+		if fail != nil && fail(name) {
+			return errors.New("injected sync failure")
+		}
+		return orig(f)
+	}
+	return &names
+}
+
+func isTemp(name string) bool { return strings.HasPrefix(name, ".revoked-") }
+
+// count returns how many names satisfy f.
+func count(names []string, f func(string) bool) int {
+	n := 0
+	for _, s := range names {
+		if f(s) {
+			n++
+		}
+	}
+	return n
+}
+
+// A snapshot is durable before it replaces the log: the temporary file is
+// synced while it still has its temporary name, then renamed, then the
+// directory is synced (so that the rename survives a crash). A change is
+// synced once, in the log; a call that changes nothing syncs nothing.
+func TestWhatIsSynced(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "d")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "revoked")
+	var order []string
+	orig := syncFile
+	t.Cleanup(func() { syncFile = orig })
+	syncFile = func(f *os.File) error {
+		name := filepath.Base(f.Name())
+		switch _, err := os.Stat(file); {
+		case isTemp(name) && err == nil:
+			order = append(order, "temp, after the rename")
+		case isTemp(name):
+			order = append(order, "temp")
+		case name == "d" && err == nil:
+			order = append(order, "dir")
+		case name == "d":
+			order = append(order, "dir, before the rename")
+		default:
+			order = append(order, name)
+		}
+		return orig(f)
+	}
+	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	l := newFileList(t, Config{SnapshotFile: file, Now: c.Now})
+	if want := "temp dir"; strings.Join(order, " ") != want {
+		t.Errorf("creating the log synced %q, want %q", order, want)
+	}
+	order = nil
+	e := Entry{Kind: KindSession, Key: "s1", Expiry: c.t.Add(time.Hour)}
+	mustAdd(t, l, e)
+	if want := "revoked"; strings.Join(order, " ") != want {
+		t.Errorf("a change synced %q, want %q", order, want)
+	}
+	order = nil
+	for _, f := range []func() (bool, error){
+		func() (bool, error) { return l.Add(e) },
+		func() (bool, error) { n, err := l.Merge([]Entry{e}); return n > 0, err },
+		func() (bool, error) { return l.Add(Entry{Kind: KindSession, Key: "s2", Expiry: c.t}) }, // expired
+	} {
+		if changed, err := f(); changed || err != nil {
+			t.Errorf("a call that changes nothing: changed=%v err=%v", changed, err)
+		}
+	}
+	if len(order) != 0 {
+		t.Errorf("calls that changed nothing synced %q", order)
+	}
+	if first, err := l.Use("u", c.t.Add(time.Hour)); !first || err != nil {
+		t.Fatal(first, err)
+	}
+	order = nil
+	if first, err := l.Use("u", c.t.Add(time.Hour)); first || err != nil {
+		t.Errorf("a replayed Use: first=%v err=%v", first, err)
+	}
+	if len(order) != 0 {
+		t.Errorf("a replayed Use synced %q", order)
+	}
+}
+
+// A snapshot whose sync fails does not replace the log: the error is
+// reported (here by New, which rewrites the log at start), the old log is
+// left as it was, and the temporary file is removed.
+func TestFailedSnapshotSyncKeepsLog(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "revoked")
+	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	l := newFileList(t, Config{SnapshotFile: file, Now: c.Now})
+	mustAdd(t, l, Entry{Kind: KindSession, Key: "s1", Expiry: c.t.Add(time.Hour)})
+	l.Close()
+	before, _ := os.ReadFile(file)
+	names := syncs(t, isTemp)
+	if _, err := New(Config{SnapshotFile: file, Now: c.Now}); err == nil {
+		t.Error("New succeeded though the snapshot's sync failed")
+	}
+	if count(*names, isTemp) != 1 {
+		t.Errorf("synced %q, want one temporary file", *names)
+	}
+	if after, _ := os.ReadFile(file); !bytes.Equal(before, after) {
+		t.Error("the log was replaced by a snapshot whose sync failed")
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("left in the directory: %v", ents)
+	}
+}
+
+// The log is compacted only once it holds more than twice the live entries
+// (and more than compactMin), counting entries of every kind: a list of
+// many provider-session, subject or single-use entries must not be
+// rewritten, O(n), on every change. Once they expire, a sweep compacts it,
+// even to nothing.
+func TestCompactionCountsEveryKind(t *testing.T) {
+	const n = compactMin + 100
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, k := range []Kind{KindSession, KindIdPSession, KindSubject, KindOnce} {
+		t.Run(kindName(k), func(t *testing.T) {
+			c := &clock{t: t0}
+			l := newFileList(t, Config{SnapshotFile: filepath.Join(t.TempDir(), "revoked"), Now: c.Now})
+			names := syncs(t, nil)
+			entries := make([]Entry, n)
+			for i := range entries {
+				entries[i] = Entry{Kind: k, Key: fmt.Sprint(i), Expiry: t0.Add(time.Hour)}
+				if k == KindSubject {
+					entries[i].Before = t0
+				}
+			}
+			if got, err := l.Merge(entries); got != n || err != nil {
+				t.Fatal(got, err)
+			}
+			e := entries[0]
+			e.Key, e.Expiry = "one more", t0.Add(2*time.Hour)
+			mustAdd(t, l, e)
+			if m := count(*names, isTemp); m != 0 {
+				t.Errorf("%d compactions of a log holding only live entries", m)
+			}
+			// Positive control: expired, the n entries are compacted away.
+			c.t = t0.Add(90 * time.Minute)
+			if err := l.Sweep(); err != nil {
+				t.Fatal(err)
+			}
+			if m := count(*names, isTemp); m != 1 {
+				t.Errorf("%d compactions after the entries expired, want 1", m)
+			}
+			// And a list that is all expired compacts to nothing.
+			c.t = t0.Add(3 * time.Hour)
+			if err := l.Sweep(); err != nil {
+				t.Fatal(err)
+			}
+			if l.Len()+l.OnceLen() != 0 {
+				t.Errorf("%d entries left", l.Len()+l.OnceLen())
+			}
+		})
+	}
+}
+
+// A compaction that failed is retried only after as many appends as the
+// list has entries (at least compactMin): retrying on every change would
+// make each logout cost a full rewrite for as long as the disk fails. The
+// failure is reported by Sweep, once.
+func TestFailedCompactionBacksOff(t *testing.T) {
+	const n = compactMin + 100
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	c := &clock{t: t0}
+	l := newFileList(t, Config{SnapshotFile: filepath.Join(t.TempDir(), "revoked"), Now: c.Now})
+	failing := true
+	names := syncs(t, func(name string) bool { return failing && isTemp(name) })
+	batch := func(prefix string, exp time.Time) []Entry {
+		entries := make([]Entry, n)
+		for i := range entries {
+			entries[i] = Entry{Kind: KindSession, Key: fmt.Sprint(prefix, i), Expiry: exp}
+		}
+		return entries
+	}
+	if _, err := l.Merge(batch("a", t0.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	c.t = t0.Add(2 * time.Minute) // all expired: compaction due
+	if err := l.Sweep(); err == nil {
+		t.Fatal("Sweep did not report the failed compaction")
+	}
+	for i := range 10 {
+		mustAdd(t, l, Entry{Kind: KindSession, Key: fmt.Sprint("b", i), Expiry: c.t.Add(time.Hour)})
+	}
+	if err := l.Sweep(); err != nil {
+		t.Errorf("Sweep retried at once: %v", err)
+	}
+	if m := count(*names, isTemp); m != 1 {
+		t.Errorf("%d compaction attempts, want 1 until n more appends", m)
+	}
+	// Positive control: after n more appends, it is retried (here once
+	// they have expired too, so that it is due), and succeeds.
+	failing = false
+	if _, err := l.Merge(batch("c", c.t.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(2 * time.Hour)
+	if err := l.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if m := count(*names, isTemp); m != 2 {
+		t.Errorf("%d compaction attempts, want 2", m)
+	}
+}
+
+// A compaction closes the log it replaces: otherwise every compaction
+// would leak a descriptor, holding the replaced log's space on disk.
+func TestCompactionClosesReplacedLog(t *testing.T) {
+	if _, err := os.ReadDir("/proc/self/fd"); err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	const n = compactMin + 100
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	c := &clock{t: t0}
+	file := filepath.Join(t.TempDir(), "revoked")
+	l := newFileList(t, Config{SnapshotFile: file, Now: c.Now})
+	names := syncs(t, nil)
+	open := func() (n int) {
+		fds, _ := os.ReadDir("/proc/self/fd")
+		for _, fd := range fds {
+			if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(target, file) {
+				n++
+			}
+		}
+		return n
+	}
+	for round := range 3 {
+		entries := make([]Entry, n)
+		for i := range entries {
+			entries[i] = Entry{Kind: KindSession, Key: fmt.Sprint(round, "-", i), Expiry: c.t.Add(time.Minute)}
+		}
+		if _, err := l.Merge(entries); err != nil {
+			t.Fatal(err)
+		}
+		c.t = c.t.Add(2 * time.Minute)
+		if err := l.Sweep(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := count(*names, isTemp); m != 3 {
+		t.Fatalf("%d compactions, want 3", m)
+	}
+	if m := open(); m != 1 {
+		t.Errorf("%d descriptors open on the log (replaced ones included), want 1", m)
 	}
 }
