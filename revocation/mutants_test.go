@@ -606,3 +606,19 @@ func TestCompactionClosesReplacedLog(t *testing.T) {
 		t.Errorf("%d descriptors open on the log (replaced ones included), want 1", m)
 	}
 }
+
+// A key of maxKey bytes is valid (Add takes it), so it must decode too:
+// otherwise an entry with the longest key would be recorded on one
+// instance and dropped as malformed by every other. One byte more is
+// refused by both.
+func TestLongestKeyDecodes(t *testing.T) {
+	exp := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, n := range []int{maxKey, maxKey + 1} {
+		e := Entry{Kind: KindSubject, Key: strings.Repeat("k", n), Before: exp.Add(-time.Hour), Expiry: exp}
+		valid := e.validate() == nil
+		got, err := DecodeEntries(AppendEntries(nil, []Entry{e}))
+		if decoded := err == nil && len(got) == 1 && got[0].Key == e.Key; decoded != valid || valid != (n <= maxKey) {
+			t.Errorf("%d-byte key: valid=%v, decoded=%v (%v)", n, valid, decoded, err)
+		}
+	}
+}
