@@ -128,37 +128,45 @@ func TestFullMergeTieKeepsHeld(t *testing.T) {
 func TestHeapNotRebuiltOnEveryUpdate(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	for _, k := range []Kind{KindSession, KindSubject, KindOnce} {
-		t.Run(kindName(k), func(t *testing.T) {
-			c := &clock{t: t0}
-			l, _ := New(Config{Now: c.Now})
-			cls, _ := l.classOf(k)
-			e := Entry{Kind: k, Key: "k"}
-			if k == KindSubject {
-				e.Before = t0
-			}
-			const live, updates = 3, 200
-			for i := range live {
-				f := e
-				f.Key, f.Expiry = string(rune('a'+i)), t0.Add(time.Hour)
-				mustAdd(t, l, f)
-			}
-			for i := range updates {
-				e.Expiry = t0.Add(2*time.Hour + time.Duration(i))
-				mustAdd(t, l, e)
-			}
-			// live+1 entries, one pushed updates times.
-			if got, want := len(cls.q), live+updates; got != want {
-				t.Errorf("heap holds %d items, want %d (no rebuild yet)", got, want)
-			}
-			// Positive control: many more updates do rebuild it.
-			for i := range 3000 {
-				e.Expiry = t0.Add(3*time.Hour + time.Duration(i))
-				mustAdd(t, l, e)
-			}
-			if n := len(cls.q); n > 2*(live+1)+1024+1 {
-				t.Errorf("heap holds %d items for %d entries: never rebuilt", n, live+1)
-			}
-		})
+		for _, live := range []int{3, 2000} {
+			t.Run(fmt.Sprint(kindName(k), live), func(t *testing.T) {
+				heapNotRebuilt(t, t0, k, live)
+			})
+		}
+	}
+}
+
+// heapNotRebuilt checks, for a list of live entries of kind k, that 200
+// updates leave their stale items in the heap and 3000 more do not.
+func heapNotRebuilt(t *testing.T, t0 time.Time, k Kind, live int) {
+	c := &clock{t: t0}
+	l, _ := New(Config{Now: c.Now})
+	cls, _ := l.classOf(k)
+	e := Entry{Kind: k, Key: "k"}
+	if k == KindSubject {
+		e.Before = t0
+	}
+	const updates = 200
+	for i := range live {
+		f := e
+		f.Key, f.Expiry = fmt.Sprint("e", i), t0.Add(time.Hour)
+		mustAdd(t, l, f)
+	}
+	for i := range updates {
+		e.Expiry = t0.Add(2*time.Hour + time.Duration(i))
+		mustAdd(t, l, e)
+	}
+	// live+1 entries, one pushed updates times.
+	if got, want := len(cls.q), live+updates; got != want {
+		t.Errorf("heap holds %d items, want %d (no rebuild yet)", got, want)
+	}
+	// Positive control: many more updates do rebuild it.
+	for i := range 3000 {
+		e.Expiry = t0.Add(3*time.Hour + time.Duration(i))
+		mustAdd(t, l, e)
+	}
+	if n := len(cls.q); n > 2*(live+1)+1024+1 {
+		t.Errorf("heap holds %d items for %d entries: never rebuilt", n, live+1)
 	}
 }
 
