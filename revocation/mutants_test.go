@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -628,5 +629,95 @@ func TestLongestKeyDecodes(t *testing.T) {
 		if decoded := err == nil && len(got) == 1 && got[0].Key == e.Key; decoded != valid || valid != (n <= maxKey) {
 			t.Errorf("%d-byte key: valid=%v, decoded=%v (%v)", n, valid, decoded, err)
 		}
+	}
+}
+
+// rawRecord is a log record of payload with valid checksums, whatever the
+// payload.
+func rawRecord(payload []byte) []byte {
+	h := make([]byte, recordHeader)
+	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(h[4:8], crc32.Checksum(h[0:4], castagnoli))
+	binary.LittleEndian.PutUint32(h[8:12], crc32.Checksum(payload, castagnoli))
+	return append(h, payload...)
+}
+
+// What a crash can leave, and what it cannot. A torn last append is ignored
+// however much of it is missing, in a log large enough that the bytes read
+// end where the file does (a small file's read buffer has room to spare past
+// its end, which hid a slice past the data). A record whose checksums hold
+// cannot be a torn append: if it does not decode it is corruption, even
+// last, even empty, even at the size limit. And only a record that begins
+// after a damaged one makes it corruption rather than a torn tail: bytes
+// that straddle the previous record do not count.
+func TestReplayEdges(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	base := filepath.Join(t.TempDir(), "base")
+	l := newFileList(t, Config{SnapshotFile: base, Now: c.Now})
+	for i := range 40 {
+		if err := l.RevokeSession(fmt.Sprintf("s%03d-0123456789", i), c.t.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	intact, _ := os.ReadFile(base)
+	mustAdd(t, l, Entry{Kind: KindSession, Key: "last", Expiry: c.t.Add(time.Hour)})
+	full, _ := os.ReadFile(base)
+	l.Close()
+	last := full[len(intact):]
+	if len(intact) < 1024 {
+		t.Fatalf("log is only %d bytes", len(intact))
+	}
+	// A record that starts at the last byte of the intact log and has
+	// valid checksums, followed by a damaged one where the next record
+	// would start.
+	x := intact[len(intact)-1] // its length's low byte
+	straddle := []byte{0, 0, 0}
+	head := append([]byte{x}, straddle...)
+	straddle = binary.LittleEndian.AppendUint32(straddle, crc32.Checksum(head, castagnoli))
+	straddle = binary.LittleEndian.AppendUint32(straddle, crc32.Checksum(make([]byte, x), castagnoli))
+	straddle = append(straddle, make([]byte, x)...)
+	if n, _ := recordAt(append(bytes.Clone(intact), straddle...), len(intact)-1); n == 0 {
+		t.Fatal("the straddling record is not intact")
+	}
+	damaged := bytes.Clone(last)
+	damaged[len(damaged)-1] ^= 0xff
+	tests := []struct {
+		name     string
+		tail     []byte
+		ok       bool
+		haveLast bool
+	}{
+		{"whole last record", last, true, true},
+		{"straddling the previous record, then damaged", straddle, true, false},
+		{"empty record with valid checksums", rawRecord(nil), false, false},
+		{"damaged, then an empty record with valid checksums", append(bytes.Clone(damaged), rawRecord(nil)...), false, false},
+		{"garbage of the largest size, valid checksums", rawRecord(make([]byte, maxRecordLen)), false, false},
+	}
+	for _, cut := range []int{1, 2, 10, 30, len(last) - recordHeader, len(last) - 3} {
+		tests = append(tests, struct {
+			name     string
+			tail     []byte
+			ok       bool
+			haveLast bool
+		}{fmt.Sprintf("last record short of %d bytes", cut), last[:len(last)-cut], true, false})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "revoked")
+			if err := os.WriteFile(file, append(bytes.Clone(intact), tt.tail...), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			l, err := New(Config{SnapshotFile: file, Now: c.Now})
+			if (err == nil) != tt.ok {
+				t.Fatalf("New: %v, want ok=%v", err, tt.ok)
+			}
+			if err != nil {
+				return
+			}
+			defer l.Close()
+			if l.Len() != 40+map[bool]int{true: 1}[tt.haveLast] || l.Revoked("last", "", "", c.t) != tt.haveLast {
+				t.Errorf("len %d, last held %v; want 40 intact and last %v", l.Len(), l.Revoked("last", "", "", c.t), tt.haveLast)
+			}
+		})
 	}
 }
