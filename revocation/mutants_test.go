@@ -721,3 +721,85 @@ func TestReplayEdges(t *testing.T) {
 		})
 	}
 }
+
+// A version 1 snapshot may hold any mix of kinds, one kind alone included
+// (a deployment that only ever used back-channel or subject logout).
+func TestLoadVersion1SnapshotOneKind(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	tests := []struct {
+		name, json string
+		revoked    func(l *List) bool
+	}{
+		{"provider sessions only", `{"version":1,"idp_sessions":{"idp-1":"2026-01-01T13:00:00Z","idp-2":"2026-01-01T13:00:00Z"}}`,
+			func(l *List) bool { return l.Revoked("x", "idp-1", "", c.t) && l.Revoked("x", "idp-2", "", c.t) }},
+		{"subjects only", `{"version":1,"subjects":{"alice":{"before":"2026-01-01T12:00:00Z","expiry":"2026-01-01T13:00:00Z"},"bob":{"before":"2026-01-01T12:00:00Z","expiry":"2026-01-01T13:00:00Z"}}}`,
+			func(l *List) bool {
+				return l.Revoked("x", "", "alice", c.t.Add(-time.Minute)) && l.Revoked("x", "", "bob", c.t.Add(-time.Minute))
+			}},
+		{"sessions only", `{"version":1,"sessions":{"s1":"2026-01-01T13:00:00Z","s2":"2026-01-01T13:00:00Z"}}`,
+			func(l *List) bool { return l.Revoked("s1", "", "", c.t) && l.Revoked("s2", "", "", c.t) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "revoked.json")
+			if err := os.WriteFile(file, []byte(tt.json), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			l := newFileList(t, Config{SnapshotFile: file, Now: c.Now})
+			if l.Len() != 2 || !tt.revoked(l) {
+				t.Errorf("len %d, or an entry lost", l.Len())
+			}
+		})
+	}
+}
+
+// An entry expires at its expiry instant everywhere: Entries (a peer's full
+// state, the snapshot) leaves it out from that nanosecond on, and Add and
+// Merge take nothing that expires at the current instant.
+func TestExpiryInstantEverywhere(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	exp := t0.Add(time.Minute)
+	for _, k := range []Kind{KindSession, KindIdPSession, KindSubject, KindOnce} {
+		t.Run(kindName(k), func(t *testing.T) {
+			entry := func(key string, exp time.Time) Entry {
+				e := Entry{Kind: k, Key: key, Expiry: exp}
+				if k == KindSubject {
+					e.Before = t0
+				}
+				return e
+			}
+			c := &clock{t: t0}
+			l, _ := New(Config{Now: c.Now})
+			mustAdd(t, l, entry("e", exp))
+			c.t = exp.Add(-time.Nanosecond)
+			if got := l.Entries(); len(got) != 1 {
+				t.Errorf("one nanosecond before its expiry: Entries() = %v", got)
+			}
+			c.t = exp
+			if got := l.Entries(); len(got) != 0 {
+				t.Errorf("at its expiry: Entries() = %v", got)
+			}
+			size := l.Len() + l.OnceLen()
+			if changed, err := l.Add(entry("add", exp)); changed || err != nil {
+				t.Errorf("Add of an entry expiring now: changed=%v err=%v", changed, err)
+			}
+			if n, err := l.Merge([]Entry{entry("merge", exp)}); n != 0 || err != nil {
+				t.Errorf("Merge of an entry expiring now: %d %v", n, err)
+			}
+			if l.Len()+l.OnceLen() != size {
+				t.Errorf("entries expiring now were recorded: %d entries, want %d", l.Len()+l.OnceLen(), size)
+			}
+		})
+	}
+	// The single-use values alone, more of them than revocations.
+	c := &clock{t: t0}
+	l, _ := New(Config{Now: c.Now})
+	for i := range 3 {
+		if first, err := l.Use(fmt.Sprint("u", i), exp); !first || err != nil {
+			t.Fatal(first, err)
+		}
+	}
+	if got := l.Entries(); len(got) != 3 {
+		t.Errorf("Entries() = %v, want the 3 single-use values", got)
+	}
+}
