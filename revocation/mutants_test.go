@@ -803,3 +803,21 @@ func TestExpiryInstantEverywhere(t *testing.T) {
 		t.Errorf("Entries() = %v, want the 3 single-use values", got)
 	}
 }
+
+// Loading the log at start takes only what is live: an entry whose expiry
+// is the very nanosecond of the start is not loaded (nor counted, nor
+// revoking); one a nanosecond later is.
+func TestLoadAtExpiryInstant(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	file := filepath.Join(t.TempDir(), "revoked")
+	c := &clock{t: t0}
+	l := newFileList(t, Config{SnapshotFile: file, Now: c.Now})
+	mustAdd(t, l, Entry{Kind: KindSession, Key: "now", Expiry: t0.Add(time.Minute)})
+	mustAdd(t, l, Entry{Kind: KindSession, Key: "later", Expiry: t0.Add(time.Minute + time.Nanosecond)})
+	l.Close()
+	c.t = t0.Add(time.Minute)
+	l2 := newFileList(t, Config{SnapshotFile: file, Now: c.Now})
+	if l2.Len() != 1 || l2.Revoked("now", "", "", c.t) || !l2.Revoked("later", "", "", c.t) {
+		t.Errorf("loaded %d entries: %v", l2.Len(), l2.Entries())
+	}
+}
