@@ -597,6 +597,11 @@ func TestCallbackUserInfo(t *testing.T) {
 				if _, ok := claims["address"]; ok {
 					t.Errorf("claims hold an object: %v", claims)
 				}
+				// Nothing was dropped, so no trimming warning ("trimmed to
+				// the budget" below is its positive control).
+				if strings.Contains(e.logs.String(), "userinfo claims trimmed") {
+					t.Error("trimming logged though every claim fit")
+				}
 			},
 		},
 		{
