@@ -335,7 +335,12 @@ func TestLoginParamsConfig(t *testing.T) {
 		"response_type", "response_mode", "scope", "request", "request_uri", "client_secret", "returnTo"} {
 		tests = append(tests, loginConfig{name: "refuses " + p, params: []string{"prompt", p}})
 	}
-	for _, bad := range []string{"", "a b", "a=b", "a&b", strings.Repeat("n", 65)} {
+	// The ends of each allowed range, and the longest name, are names.
+	for _, good := range []string{"a", "z", "A", "Z", "0", "9", "_", "-", ".", strings.Repeat("n", 64)} {
+		tests = append(tests, loginConfig{name: "accepts name " + strconv.Quote(good), params: []string{good}, ok: true})
+	}
+	// The characters just outside each range are not.
+	for _, bad := range []string{"", "a b", "a=b", "a&b", strings.Repeat("n", 65), "`", "{", "@", "[", "/", ":"} {
 		tests = append(tests, loginConfig{name: "refuses name " + strconv.Quote(bad), params: []string{bad}})
 	}
 	for _, bad := range []string{"//evil.example", "https://evil.example/", "/\\evil", "signed-out", "/a b"} {
