@@ -93,13 +93,13 @@ func (s *Server) pruneLogins(h http.Header, r *http.Request) {
 		created int64
 	}
 	var live []flow
-	cutoff := s.now().Add(-loginTTL).Unix()
+	cutoff := s.now().Add(-loginTTL).Unix() // expired: Created+loginTTL <= now, as the callback and useOnce count it
 	for _, ck := range r.Cookies() {
 		if !strings.HasPrefix(ck.Name, s.loginPrefix()) {
 			continue
 		}
 		st, err := s.openLogin(ck.Value)
-		if err != nil || st.Created < cutoff || slices.ContainsFunc(live, func(f flow) bool { return f.name == ck.Name }) {
+		if err != nil || st.Created <= cutoff || slices.ContainsFunc(live, func(f flow) bool { return f.name == ck.Name }) {
 			h.Add("Set-Cookie", s.cookie(ck.Name, "", -1).String())
 			continue
 		}
@@ -165,7 +165,7 @@ func (s *Server) completeLogin(c *gin.Context) (*loginState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errLoginExpired, err)
 	}
-	if st.Created < s.now().Add(-loginTTL).Unix() {
+	if st.Created <= s.now().Add(-loginTTL).Unix() { // Created+loginTTL <= now: when useOnce refuses the state too
 		return st, errLoginExpired
 	}
 	// A flow is single use on the server too: a replayed callback (with a
