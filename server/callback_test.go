@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -214,6 +216,30 @@ func TestCallbackRefused(t *testing.T) {
 			}
 			if u := b.get("/auth/user"); u.StatusCode != http.StatusUnauthorized {
 				t.Errorf("after a refused callback /auth/user is %d, want 401", u.StatusCode)
+			}
+		})
+	}
+}
+
+// TestCallbackStateBound: a state of up to 512 bytes is looked up, and its
+// login cookie consumed (deleted, whatever it holds); a longer one is refused
+// before any cookie is touched.
+func TestCallbackStateBound(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, tc := range []struct {
+		n        int
+		lookedUp bool
+	}{{512, true}, {513, false}} {
+		t.Run(strconv.Itoa(tc.n), func(t *testing.T) {
+			state := strings.Repeat("s", tc.n)
+			h := sha256.Sum256([]byte(state))
+			name := loginCookie + hex.EncodeToString(h[:8])
+			b := e.browser()
+			b.jar.put("localhost", name, "not-a-jwe")
+			r := b.get("/auth/callback?code=x&state=" + state)
+			checkJSONError(t, r, http.StatusBadRequest, "invalid_state")
+			if got := slices.Contains(r.deleted(), name); got != tc.lookedUp {
+				t.Errorf("state of %d bytes: its login cookie deleted %v, want %v (deleted %v)", tc.n, got, tc.lookedUp, r.deleted())
 			}
 		})
 	}
