@@ -89,7 +89,7 @@ func (s *Server) bodyLimits() gin.HandlerFunc {
 			// body themselves and get the read's error.)
 			parent := r.Context()
 			ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
-			stop := context.AfterFunc(parent, func() { cancel(b.cause(parent)) })
+			stop := context.AfterFunc(parent, func() { cancel(b.cause(parent, time.Now())) })
 			defer func() { stop(); cancel(context.Canceled) }()
 			c.Request = r.WithContext(ctx)
 		}
@@ -164,11 +164,11 @@ func (b *deadlineBody) setDeadline(t time.Time) {
 	}
 }
 
-// cause is why the request's context ended: the body's deadline, when it
-// has passed, else the server's reason (the client went away, the handler
-// returned).
-func (b *deadlineBody) cause(parent context.Context) error {
-	if d := b.deadline.Load(); d != 0 && time.Since(b.base) >= time.Duration(d) {
+// cause is why the request's context ended, at now: the body's deadline,
+// when it has passed (at its instant, as for the connection's), else the
+// server's reason (the client went away, the handler returned).
+func (b *deadlineBody) cause(parent context.Context, now time.Time) error {
+	if d := b.deadline.Load(); d != 0 && now.Sub(b.base) >= time.Duration(d) {
 		return fmt.Errorf("%w: %w", errBodyTimeout, os.ErrDeadlineExceeded)
 	}
 	return context.Cause(parent)
