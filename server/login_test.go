@@ -205,6 +205,7 @@ func TestLoginOptionsPassedOn(t *testing.T) {
 		{name: "max_age zero", env: e, query: url.Values{"max_age": {"0"}}, want: map[string]string{"max_age": "0"}},
 		{name: "max_age leading zeros", env: e, query: url.Values{"max_age": {"0060"}}, want: map[string]string{"max_age": "60"}},
 		{name: "max_age ten years", env: e, query: url.Values{"max_age": {"315360000"}}, want: map[string]string{"max_age": "315360000"}},
+		{name: "max_age every digit but 0", env: e, query: url.Values{"max_age": {"123456789"}}, want: map[string]string{"max_age": "123456789"}},
 		{name: "login_hint", env: e, query: url.Values{"login_hint": {"alice@example.com"}}, want: map[string]string{"login_hint": "alice@example.com"}},
 		{name: "login_hint 256", env: e, query: url.Values{"login_hint": {strings.Repeat("h", 256)}}, want: map[string]string{"login_hint": strings.Repeat("h", 256)}},
 		{
