@@ -207,6 +207,8 @@ func TestLoginOptionsPassedOn(t *testing.T) {
 		{name: "max_age ten years", env: e, query: url.Values{"max_age": {"315360000"}}, want: map[string]string{"max_age": "315360000"}},
 		{name: "max_age every digit but 0", env: e, query: url.Values{"max_age": {"123456789"}}, want: map[string]string{"max_age": "123456789"}},
 		{name: "login_hint", env: e, query: url.Values{"login_hint": {"alice@example.com"}}, want: map[string]string{"login_hint": "alice@example.com"}},
+		{name: "login_hint edge characters", env: e, query: url.Values{"login_hint": {"a b~"}}, want: map[string]string{"login_hint": "a b~"}},
+		{name: "acr_values edge characters", env: e, query: url.Values{"acr_values": {"!~ a"}}, want: map[string]string{"acr_values": "!~ a"}},
 		{name: "login_hint 256", env: e, query: url.Values{"login_hint": {strings.Repeat("h", 256)}}, want: map[string]string{"login_hint": strings.Repeat("h", 256)}},
 		{
 			name: "acr_values", env: e, query: url.Values{"acr_values": {"urn:mace:incommon:iap:silver phr"}},
@@ -290,10 +292,14 @@ func TestLoginOptionsRefused(t *testing.T) {
 		{"login_hint newline", e, "login_hint=a%0Ab" + marker},
 		{"login_hint not ASCII", e, "login_hint=j%C3%B6rg" + marker},
 		{"login_hint empty", e, "login_hint="},
+		{"login_hint unit separator", e, "login_hint=a%1F" + marker},
+		{"login_hint DEL", e, "login_hint=a%7F" + marker},
 		{"acr_values too long", e, "acr_values=" + long},
 		{"acr_values double space", e, "acr_values=a++b" + marker},
 		{"acr_values quote", e, "acr_values=a%22" + marker},
 		{"acr_values tab", e, "acr_values=a%09" + marker},
+		{"acr_values backslash", e, "acr_values=a%5C" + marker},
+		{"acr_values DEL", e, "acr_values=a%7F" + marker},
 		{"configured name too long", custom, "ui_locales=" + long},
 		{"configured name control character", custom, "ui_locales=de%00" + marker},
 	}
