@@ -23,7 +23,9 @@ func TestRequestID(t *testing.T) {
 		{"untrusted peer", untrusted, "abc-123", false},
 		{"trusted peer", trusted, "abc-123", true},
 		{"trusted peer, unprintable", trusted, "abc 123", false},
+		{"trusted peer, longest", trusted, strings.Repeat("a", 128), true},
 		{"trusted peer, too long", trusted, strings.Repeat("a", 129), false},
+		{"trusted peer, first and last printable", trusted, "!abc-123~", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
