@@ -88,6 +88,19 @@ func TestLogoutWithSession(t *testing.T) {
 		mustParse(t, loc).Query().Has("id_token_hint") {
 		t.Errorf("second use of the ticket: %d to %q, want the end-session endpoint without id_token_hint", again.StatusCode, loc)
 	}
+	// The logout was sound: none of its warnings (the log holds the
+	// sign-out itself, so the check reads real output).
+	for _, warning := range []string{"logout without a valid session", "refresh token not revoked"} {
+		if !strings.Contains(e.logs.String(), `"msg":"signed out"`) || strings.Contains(e.logs.String(), warning) {
+			t.Errorf("sound logout: want \"signed out\" and no %q in the log:\n%s", warning, e.logs)
+		}
+	}
+	// Logging out again with the revoked session's cookies is still a 200,
+	// logged as a logout without a valid session.
+	if r := e.browserWithJar(old.clone()).do(http.MethodPost, "/auth/logout", e.apiHeaders()); r.StatusCode != http.StatusOK ||
+		!strings.Contains(e.logs.String(), "logout without a valid session") {
+		t.Errorf("logout with a revoked session: status %d; want 200 and it logged:\n%s", r.StatusCode, e.logs)
+	}
 	if strings.Contains(e.logs.String(), "could not be recorded as used") {
 		t.Errorf("a ticket recorded as used is logged as not recorded:\n%s", e.logs)
 	}
@@ -177,5 +190,34 @@ func TestLogoutClearsEveryChunk(t *testing.T) {
 	r.json(t, &ans)
 	if ans.LogoutURL == "" {
 		t.Error("no logout_url")
+	}
+}
+
+// failRevocation answers 503 for the provider's revocation endpoint and
+// passes every other request on.
+type failRevocation struct{}
+
+func (failRevocation) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/revoke") {
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestLogoutRevocationFails: the provider refusing to revoke the refresh
+// token does not stop the logout, and is logged (TestLogoutWithSession is
+// the control: a revocation that works logs no such warning).
+func TestLogoutRevocationFails(t *testing.T) {
+	e := newEnv(t, envOptions{config: func(c *server.Config) {
+		c.OIDC.HTTPClient = &http.Client{Transport: failRevocation{}, Timeout: 10 * time.Second}
+	}})
+	b := e.browser()
+	b.signIn("/")
+	r := b.do(http.MethodPost, "/auth/logout", e.apiHeaders())
+	if r.StatusCode != http.StatusOK || !slices.Contains(r.deleted(), sessionCookie+".0") {
+		t.Fatalf("logout: status %d, deleted %v; body %s", r.StatusCode, r.deleted(), r.body)
+	}
+	if !strings.Contains(e.logs.String(), "refresh token not revoked at the provider") {
+		t.Errorf("a failed revocation was not logged:\n%s", e.logs)
 	}
 }
