@@ -84,14 +84,29 @@ func TestClientAuthRefusedAtRefresh(t *testing.T) {
 	if strings.Contains(bad.logs.String(), wrongSecret) {
 		t.Error("the client secret reached the log")
 	}
+	// The outcomes reach bff_refreshes_total: the refused ones as
+	// invalid_client, the good instance's as refreshed.
+	if got := metricValue(t, bad.srv, `bff_refreshes_total{outcome="invalid_client"}`); got < 1 {
+		t.Errorf(`misconfigured instance: bff_refreshes_total{outcome="invalid_client"} = %v, want >= 1`, got)
+	}
+	if got := metricValue(t, e.srv, `bff_refreshes_total{outcome="refreshed"}`); got != 1 {
+		t.Errorf(`good instance: bff_refreshes_total{outcome="refreshed"} = %v, want 1`, got)
+	}
 }
 
 // clientAuthMetric reads bff_client_auth_failures_total{op}.
 func clientAuthMetric(t *testing.T, srv *server.Server, op string) float64 {
 	t.Helper()
+	return metricValue(t, srv, `bff_client_auth_failures_total{op="`+op+`"}`)
+}
+
+// metricValue reads one series (name{labels} as the text format writes
+// it) from MetricsHandler; 0 when absent.
+func metricValue(t *testing.T, srv *server.Server, series string) float64 {
+	t.Helper()
 	rec := httptest.NewRecorder()
 	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	prefix := `bff_client_auth_failures_total{op="` + op + `"} `
+	prefix := series + " "
 	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
 		if v, ok := strings.CutPrefix(line, prefix); ok {
 			f, err := strconv.ParseFloat(v, 64)
