@@ -89,6 +89,17 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// Requests are counted by route (the auth endpoint, the proxy route's
+	// prefix, "other" for the rest) and status class.
+	for _, series := range []string{
+		`bff_http_requests_total{code="3xx",route="/auth/login"}`,
+		`bff_http_requests_total{code="2xx",route="/api/"}`,
+		`bff_http_requests_total{code="4xx",route="other"}`,
+	} {
+		if !strings.Contains(body, series+" ") {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
 	for _, leak := range []string{"eyJ", testClientSecret} {
 		if strings.Contains(body, leak) {
 			t.Errorf("/metrics shows %q", leak)

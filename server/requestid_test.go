@@ -39,6 +39,10 @@ func TestRequestID(t *testing.T) {
 			}
 		})
 	}
+	// The access log names the peer by its address, without the port.
+	if !strings.Contains(untrusted.logs.String(), `"peer":"127.0.0.1"`) {
+		t.Errorf("access log without the peer's bare address:\n%s", untrusted.logs)
+	}
 }
 
 func TestStringHasNoSecrets(t *testing.T) {
