@@ -182,6 +182,16 @@ func TestReadyz(t *testing.T) {
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("/readyz status %d, want 200", r.StatusCode)
 	}
+	// Run logs the discovery once it succeeded (just after Ready turns
+	// true, so wait for the line), and no failure.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(e.logs.String(), `"msg":"identity provider ready"`); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("ready, but no \"identity provider ready\" in the log:\n%s", e.logs)
+		}
+	}
+	if strings.Contains(e.logs.String(), "discovery failed") {
+		t.Errorf("a successful discovery logged a failure:\n%s", e.logs)
+	}
 }
 
 // TestLoginOptionsPassedOn: allowed sign-in options reach the provider's
