@@ -1,0 +1,71 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/bff-project/bff/cluster"
+	"github.com/bff-project/bff/oauth"
+)
+
+// newMember is a clustered Server named name that joins join (none: the
+// first member); its cluster runs until the test ends.
+func newMember(t *testing.T, name string, join ...string) (*Server, string) {
+	t.Helper()
+	bind := freeGossipPort(t)
+	s, err := New(Config{
+		PublicURL: "https://app.example.com",
+		OIDC:      oauth.Config{Issuer: "http://127.0.0.1:1", ClientID: "bff-test", ClientSecret: "client-secret"},
+		Secrets:   [][]byte{[]byte("0123456789abcdef0123456789ABCDEF-internal-test")},
+		Cluster: &cluster.Config{
+			Bind: bind, Join: join, Name: name,
+			Secret: []byte("0123456789abcdef0123456789abcdef"),
+		},
+		InternalURL: "http://127.0.0.1:1",
+		Logger:      slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatalf("New %s: %v", name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); s.Close() })
+	if err := s.cluster.Run(ctx); err != nil {
+		t.Fatalf("%s: cluster.Run: %v", name, err)
+	}
+	return s, bind
+}
+
+// TestUseOnceScope: a sign-in state (and a logout token's jti, an
+// end-session ticket) used on one member is refused on the others, so a
+// replayed callback that a balancer sends elsewhere never reaches the
+// provider; an internal refresh request's id, which names its one member,
+// is recorded there only.
+func TestUseOnceScope(t *testing.T) {
+	a, addr := newMember(t, "member-a")
+	b, _ := newMember(t, "member-b", addr)
+	if n := len(b.cluster.Members()); n != 2 {
+		t.Fatalf("b sees %d members, want 2", n)
+	}
+	exp := time.Now().Add(10 * time.Minute)
+	if first, err := a.useOnce(onceInternal, "internal-request-id", exp); !first || err != nil {
+		t.Fatalf("internal id on a: first=%v err=%v", first, err)
+	}
+	if first, err := a.useOnce(onceState, "sign-in-state", exp); !first || err != nil {
+		t.Fatalf("state on a: first=%v err=%v", first, err)
+	}
+	// Wait for the state to reach b without using it there (a premature
+	// use would record it, and pass for the wrong reason).
+	for deadline := time.Now().Add(5 * time.Second); b.revoked.OnceLen() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the state used on a never reached b")
+		}
+	}
+	if first, err := b.useOnce(onceState, "sign-in-state", exp); first || err != nil {
+		t.Errorf("replayed state on b: first=%v err=%v, want refused", first, err)
+	}
+	if first, err := b.useOnce(onceInternal, "internal-request-id", exp); !first || err != nil {
+		t.Errorf("a's internal id on b: first=%v err=%v, want a first use (not replicated)", first, err)
+	}
+}
