@@ -64,6 +64,15 @@ func TestStaticValidCSP(t *testing.T) {
 		{"script-src-elem 'self' https://cdn.example.com; report-to csp", true},
 		{"Default-Src 'self'", true}, // directive names are case-insensitive
 		{"default-src 'self';", true},
+		{"default-src 'self' https://cdn.example.com/~app", true}, // '~', the last printable byte
+		{"default-src 'self'; azAZ09-future-directive", true},     // a directive name may hold the ends of every range
+		{"default-src 'self'\x7f", false},                         // DEL, just past '~'
+		{"default-src 'self'; future.directive", false},           // '.', below '0'
+		{"default-src 'self'; future:directive", false},           // ':', above '9'
+		{"default-src 'self'; future@directive", false},           // '@', below 'A'
+		{"default-src 'self'; future[directive", false},           // '[', above 'Z'
+		{"default-src 'self'; future`directive", false},           // '`', below 'a'
+		{"default-src 'self'; future{directive", false},           // '{', above 'z'
 		{"default-src 'self'\r\nSet-Cookie: x=1", false},
 		{"default-src 'self'\n", false},
 		{"default-src 'self'\tstyle-src", false},
