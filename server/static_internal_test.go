@@ -19,6 +19,10 @@ func TestStaticHashedName(t *testing.T) {
 		{"index-B_x3d9Qa.css", true},               // base64url with _
 		{"index-BxKdQaZQ.js", true},                // mixed case, no digit, not camel case
 		{"chunk-5FJ2ZQXW.css", true},               // esbuild base32
+		{"chunk-7GJ2ZQXW.js", true},                // base32 with a 7, its last digit
+		{"index-xkdqazqA.js", true},                // A, with nothing after it: not camel case
+		{"index-xkdqazqZ.js", true},                // Z likewise
+		{"vendor-myDatabase.js", false},            // camel case, the capital followed by an a
 		{"Inter-roman.var.3F2A9C1B.woff2", true},   // upper-case hex
 		{"vendor-library.js", false},               // a word
 		{"vendor-myLibrary.js", false},             // camel case
