@@ -200,9 +200,22 @@ func (r *interopRun) clientMethodMismatch(t *testing.T, port int) {
 	if !ok || loc.Query().Get("login_error") != "misconfigured" {
 		t.Fatalf("sign-in with the wrong client authentication: %d to %q, want login_error=misconfigured", resp.Status, resp.Header.Get("Location"))
 	}
-	logs := b.Logs()
-	for _, want := range []string{"invalid_client", "oidc.auth_method", `"auth_method_used":"client_secret_basic"`} {
-		if !strings.Contains(logs, want) {
+	// The BFF logged before it answered, but its output reaches the test
+	// through a pipe: give the line a moment to arrive.
+	wants := []string{"invalid_client", "oidc.auth_method", `"auth_method_used":"client_secret_basic"`}
+	has := func() bool {
+		for _, want := range wants {
+			if !strings.Contains(b.Logs(), want) {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(3 * time.Second); !has() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range wants {
+		if !strings.Contains(b.Logs(), want) {
 			t.Errorf("the BFF's log lacks %q", want)
 		}
 	}
