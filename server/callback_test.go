@@ -333,11 +333,17 @@ func refusals(logs string, path, reason string) int {
 // refusedMetric reads bff_refused_total{reason} from the metrics.
 func refusedMetric(t *testing.T, e *env, reason string) float64 {
 	t.Helper()
+	return metricValue(t, e.srv, `bff_refused_total{reason="`+reason+`"}`)
+}
+
+// metricValue reads one series (name{labels}) from srv's metrics; 0 when
+// it has not been written yet.
+func metricValue(t *testing.T, srv *server.Server, series string) float64 {
+	t.Helper()
 	rec := httptest.NewRecorder()
-	e.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	prefix := `bff_refused_total{reason="` + reason + `"} `
+	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				t.Fatal(err)

@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,23 +96,4 @@ func TestClientAuthRefusedAtRefresh(t *testing.T) {
 func clientAuthMetric(t *testing.T, srv *server.Server, op string) float64 {
 	t.Helper()
 	return metricValue(t, srv, `bff_client_auth_failures_total{op="`+op+`"}`)
-}
-
-// metricValue reads one series (name{labels} as the text format writes
-// it) from MetricsHandler; 0 when absent.
-func metricValue(t *testing.T, srv *server.Server, series string) float64 {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	prefix := series + " "
-	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	return 0
 }
