@@ -3,6 +3,7 @@ package server_test
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,6 +159,11 @@ func TestUserSlideFalse(t *testing.T) {
 			}
 			if !tc.slide {
 				t.Fatal("unreachable")
+			}
+			// The re-seals went well: no warning (the log holds the
+			// sign-in, so it is read).
+			if logs := e.logs.String(); !strings.Contains(logs, `"msg":"signed in"`) || strings.Contains(logs, "re-seal failed") {
+				t.Errorf("sliding /auth/user: want the sign-in and no \"re-seal failed\" in the log:\n%s", logs)
 			}
 		})
 	}

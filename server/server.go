@@ -243,7 +243,7 @@ func New(cfg Config) (*Server, error) {
 		oc.Now = s.now
 	}
 	if oc.HTTPClient == nil {
-		oc.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: s.metrics.providerTransport(http.DefaultTransport)}
+		oc.HTTPClient = s.providerClient()
 	}
 	s.idp, err = oauth.New(oc)
 	if err != nil {
@@ -508,4 +508,12 @@ func (s *Server) String() string {
 		fmt.Fprintf(&b, "route %s -> %s (token %s, strip prefix %v)\n", r.Path, r.Upstream.Redacted(), r.Token, r.StripPrefix)
 	}
 	return b.String()
+}
+
+// providerClient talks to the identity provider when Config.OIDC.HTTPClient
+// is nil: each call is counted by the metrics, and bounded, so that a
+// provider that accepts connections but never answers holds neither
+// discovery (readiness) nor a sign-in or refresh for ever.
+func (s *Server) providerClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: s.metrics.providerTransport(http.DefaultTransport)}
 }

@@ -10,9 +10,10 @@ import (
 	"github.com/bff-project/bff/oauth"
 )
 
-// newMember is a clustered Server named name that joins join (none: the
-// first member); its cluster runs until the test ends.
-func newMember(t *testing.T, name string, join ...string) (*Server, string) {
+// newMember is a clustered Server named name, reached by the others at
+// internalURL, that joins join (none: the first member); its cluster runs
+// until the test ends.
+func newMember(t *testing.T, name, internalURL string, join ...string) (*Server, string) {
 	t.Helper()
 	bind := freeGossipPort(t)
 	s, err := New(Config{
@@ -23,7 +24,7 @@ func newMember(t *testing.T, name string, join ...string) (*Server, string) {
 			Bind: bind, Join: join, Name: name,
 			Secret: []byte("0123456789abcdef0123456789abcdef"),
 		},
-		InternalURL: "http://127.0.0.1:1",
+		InternalURL: internalURL,
 		Logger:      slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -43,10 +44,13 @@ func newMember(t *testing.T, name string, join ...string) (*Server, string) {
 // provider; an internal refresh request's id, which names its one member,
 // is recorded there only.
 func TestUseOnceScope(t *testing.T) {
-	a, addr := newMember(t, "member-a")
-	b, _ := newMember(t, "member-b", addr)
-	if n := len(b.cluster.Members()); n != 2 {
-		t.Fatalf("b sees %d members, want 2", n)
+	a, addr := newMember(t, "member-a", "http://127.0.0.1:1")
+	b, _ := newMember(t, "member-b", "http://127.0.0.1:2", addr)
+	// Each member tells the others where its internal listener is (the
+	// owner of a session is asked there to refresh it).
+	members := b.cluster.Members()
+	if len(members) != 2 || string(members[0].Meta) != "http://127.0.0.1:1" || string(members[1].Meta) != "http://127.0.0.1:2" {
+		t.Fatalf("b sees members %+v, want a and b with their internal URLs as metadata", members)
 	}
 	exp := time.Now().Add(10 * time.Minute)
 	if first, err := a.useOnce(onceInternal, "internal-request-id", exp); !first || err != nil {
@@ -67,5 +71,22 @@ func TestUseOnceScope(t *testing.T) {
 	}
 	if first, err := b.useOnce(onceInternal, "internal-request-id", exp); !first || err != nil {
 		t.Errorf("a's internal id on b: first=%v err=%v, want a first use (not replicated)", first, err)
+	}
+}
+
+// TestOwnerOrNil: forwarding a refresh to its owner needs both a cluster
+// (an owner) and this member's internal URL; without either the proxy gets
+// no owner (a nil interface, not a nil *owner) and refreshes locally.
+func TestOwnerOrNil(t *testing.T) {
+	withURL := &owner{s: &Server{cfg: Config{InternalURL: "http://10.0.0.1:8081"}}}
+	withoutURL := &owner{s: &Server{}}
+	if got := ownerOrNil(withURL); got != withURL {
+		t.Errorf("ownerOrNil(owner with an internal URL) = %v, want the owner", got)
+	}
+	if got := ownerOrNil(withoutURL); got != nil {
+		t.Errorf("ownerOrNil(owner without an internal URL) = %v, want nil", got)
+	}
+	if got := ownerOrNil(nil); got != nil {
+		t.Errorf("ownerOrNil(nil) = %v, want nil", got)
 	}
 }
