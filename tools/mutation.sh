@@ -5,6 +5,8 @@
 #
 #   tools/mutation.sh                 # every package below (slow: see README)
 #   tools/mutation.sh ./proxy ./keys  # some of them
+#   MUTATION_WORKERS=2 tools/mutation.sh ./server   # two mutants at a time
+#   MUTATION_ARGS="-E reload.go" tools/mutation.sh ./server  # more gremlins flags
 #
 # Writes tools/mutation/<pkg>.log (every mutant and its status) and prints
 # one line per package: killed, lived, timed out, not covered, efficacy.
@@ -31,9 +33,14 @@ printf '%-14s %7s %6s %9s %12s %9s\n' package killed lived timed_out not_covered
 for pkg in "${packages[@]}"; do
 	name=$(basename "$pkg")
 	log="tools/mutation/$name.log"
-	# A generous timeout: a mutant whose tests merely run slowly on a loaded
-	# machine must not count as caught.
-	"$bin" unleash "$pkg" --workers 1 --timeout-coefficient 40 >"$log" 2>&1 || true
+	# The timeout is a multiple of how long the coverage run took, so that
+	# run must really run the tests: a cached result (a second or so) made
+	# every mutant of a slow package "time out" while it was still compiling.
+	# -count=1 applies to the mutants' runs too, which are never cached anyway.
+	# The multiple is generous: a mutant whose tests merely run slowly on a
+	# loaded machine must not count as caught.
+	GOFLAGS="${GOFLAGS:+$GOFLAGS }-count=1" "$bin" unleash "$pkg" --workers "${MUTATION_WORKERS:-1}" \
+		--timeout-coefficient 20 ${MUTATION_ARGS:-} >"$log" 2>&1 || true
 	count() { grep -cE "^[[:space:]]+$1 " "$log" || true; }
 	killed=$(count KILLED); lived=$(count LIVED); timed=$(count "TIMED OUT"); nc=$(count "NOT COVERED")
 	eff=$(awk -v k="$killed" -v l="$lived" 'BEGIN { if (k + l == 0) print "-"; else printf "%.1f%%", 100 * k / (k + l) }')
