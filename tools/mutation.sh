@@ -6,7 +6,8 @@
 #   tools/mutation.sh                 # every package below (slow: see README)
 #   tools/mutation.sh ./proxy ./keys  # some of them
 #   MUTATION_WORKERS=2 tools/mutation.sh ./server   # two mutants at a time
-#   MUTATION_ARGS="-E reload.go" tools/mutation.sh ./server  # more gremlins flags
+#   MUTATION_ARGS="-E reload.go" MUTATION_TAG=part tools/mutation.sh ./server
+#                       # more gremlins flags; log tools/mutation/server-part.log
 #
 # Writes tools/mutation/<pkg>.log (every mutant and its status) and prints
 # one line per package: killed, lived, timed out, not covered, efficacy.
@@ -32,7 +33,7 @@ mkdir -p tools/mutation
 printf '%-14s %7s %6s %9s %12s %9s\n' package killed lived timed_out not_covered efficacy
 for pkg in "${packages[@]}"; do
 	name=$(basename "$pkg")
-	log="tools/mutation/$name.log"
+	log="tools/mutation/$name${MUTATION_TAG:+-$MUTATION_TAG}.log"
 	# The timeout is a multiple of how long the coverage run took, so that
 	# run must really run the tests: a cached result (a second or so) made
 	# every mutant of a slow package "time out" while it was still compiling.
