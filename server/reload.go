@@ -67,6 +67,8 @@ func (s *Server) restartField(cfg Config) string {
 		{"login_params", !slices.Equal(cfg.LoginParams, s.cfg.LoginParams)},
 		{"login_error_path", cfg.LoginErrorPath != s.cfg.LoginErrorPath},
 		{"session.idle_timeout", cfg.IdleTimeout != s.cfg.IdleTimeout},
+		{"session.cache_entries", cfg.SessionCache != s.cfg.SessionCache},
+		{"revocation.max_single_use", cfg.MaxSingleUse != s.cfg.MaxSingleUse},
 		{"session.persistent", cfg.Persistent != s.cfg.Persistent},
 		{"oidc.userinfo", n.UserInfo != o.UserInfo},
 		{"upstream_idle_conns_per_host", cfg.UpstreamIdleConns != s.cfg.UpstreamIdleConns},
