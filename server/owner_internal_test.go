@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -132,6 +133,19 @@ func TestInternalRefresh(t *testing.T) {
 			t.Fatalf("first use of the replayed request: status %d, want 200", w.Code)
 		}
 	})
+
+	// The freshness window is 30 s each way (clocks of members differ a
+	// little): requests just inside it are accepted, the controls of the
+	// 31 s refusals below.
+	for _, skew := range []time.Duration{-29 * time.Second, 29 * time.Second} {
+		t.Run(fmt.Sprintf("issued %s from now", skew), func(t *testing.T) {
+			r := good()
+			r.IssuedAt = now.Add(skew).Unix()
+			if w := postInternal(s, sealRefreshRequest(t, s, r)); w.Code != http.StatusOK {
+				t.Errorf("status %d, want 200 (body %.200s)", w.Code, w.Body)
+			}
+		})
+	}
 
 	// logErr is part of the refusal's logged error. A request older than
 	// internalMaxAge is also refused by the single-use check (its jti
