@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/bff-project/bff/oauth"
+)
+
+// TestProviderReport: `bff check`'s description of the provider follows its
+// discovery document, offered and missing features each named, and an
+// unreachable provider is an error, not a report.
+func TestProviderReport(t *testing.T) {
+	tests := []struct {
+		name  string
+		extra map[string]any
+		want  []string
+	}{
+		{"everything offered", map[string]any{
+			"authorization_response_iss_parameter_supported": true,
+			"userinfo_endpoint":                     "/userinfo",
+			"end_session_endpoint":                  "/logout",
+			"revocation_endpoint":                   "/revoke",
+			"backchannel_logout_supported":          true,
+			"token_endpoint_auth_methods_supported": []string{"client_secret_post"},
+		}, []string{
+			"discovery ok", "client authentication: client_secret_post",
+			"iss parameter: advertised", "userinfo: offered", "end_session_endpoint): offered",
+			"(RFC 7009): offered", "back-channel logout: offered",
+		}},
+		{"nothing offered", nil, []string{
+			"discovery ok", "client authentication: client_secret_basic",
+			"iss parameter: not advertised", "userinfo: not offered", "end_session_endpoint): not offered",
+			"(RFC 7009): not offered", "back-channel logout: not advertised",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var op *httptest.Server
+			op = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				doc := map[string]any{
+					"issuer": op.URL, "authorization_endpoint": op.URL + "/authorize", "token_endpoint": op.URL + "/token",
+					"jwks_uri": op.URL + "/jwks", "response_types_supported": []string{"code"},
+					"subject_types_supported": []string{"public"}, "id_token_signing_alg_values_supported": []string{"RS256"},
+				}
+				for k, v := range tt.extra {
+					if s, ok := v.(string); ok && strings.HasPrefix(s, "/") {
+						v = op.URL + s
+					}
+					doc[k] = v
+				}
+				json.NewEncoder(w).Encode(doc)
+			}))
+			t.Cleanup(op.Close)
+			s, err := New(Config{
+				PublicURL: "https://app.example.com",
+				OIDC:      oauth.Config{Issuer: op.URL, ClientID: "bff-test", ClientSecret: "client-secret"},
+				Secrets:   [][]byte{[]byte("0123456789abcdef0123456789ABCDEF-internal-test")},
+				Logger:    slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			report, err := s.ProviderReport(context.Background())
+			if err != nil {
+				t.Fatalf("ProviderReport: %v", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(report, w) {
+					t.Errorf("report lacks %q:\n%s", w, report)
+				}
+			}
+		})
+	}
+	t.Run("provider unreachable", func(t *testing.T) {
+		s, err := New(Config{
+			PublicURL: "https://app.example.com",
+			OIDC:      oauth.Config{Issuer: "http://127.0.0.1:1", ClientID: "bff-test", ClientSecret: "client-secret"},
+			Secrets:   [][]byte{[]byte("0123456789abcdef0123456789ABCDEF-internal-test")},
+			Logger:    slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if report, err := s.ProviderReport(context.Background()); err == nil || report != "" {
+			t.Errorf("ProviderReport = %q, %v; want an error", report, err)
+		}
+	})
+}
