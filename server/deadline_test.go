@@ -305,6 +305,24 @@ func (tt bodyCase) run(t *testing.T, e *deadlineEnv) {
 	}
 }
 
+// TestBodyDeadlineDefault: at the default timeout of the BFF's own
+// endpoints (not the tests' 300 ms), a back-channel logout whose body
+// arrives in pieces over a second is read whole: the default is seconds,
+// not zero. The cut at 300 ms in TestBodyDeadline is the control.
+func TestBodyDeadlineDefault(t *testing.T) {
+	def := otherBodyTimeout
+	e := newDeadlineEnv(t) // restores def when the test ends
+	otherBodyTimeout = def
+	if def < 5*time.Second {
+		t.Errorf("otherBodyTimeout %v: a provider's logout token on a slow link gets less than 5 s", def)
+	}
+	form := []byte("logout_token=" + strings.Repeat("x", 67))
+	bodyCase{
+		name: "slow back-channel logout at the default timeout", path: "/auth/backchannel-logout", body: form,
+		piece: 20, every: 350 * time.Millisecond, status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+	}.run(t, e)
+}
+
 // A handler that has read the whole body and then streams its answer for
 // longer than the body timeout is not cut: no deadline is left on the
 // connection once the body has ended (Go's server then reads it in the
