@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -35,8 +36,55 @@ commands:
   keygen                   print a fresh master secret (base64, 32 bytes)
   check -config bff.yaml   validate a config and print what it would do, without secrets
 
+  version                  print the version, commit, build date and Go version
+
 Every config field can also be set as BFF_<UPPER_SNAKE_PATH>, e.g. BFF_OIDC_CLIENT_SECRET.
+"bff COMMAND -h" lists a command's flags.
 `
+
+// synopses are the first lines of each command's -h.
+var synopses = map[string]string{
+	"serve":   "serve [-config bff.yaml]\n\nRuns the BFF. The config file defaults to $BFF_CONFIG; every field can also be set\nas BFF_<UPPER_SNAKE_PATH>.",
+	"check":   "check [-config bff.yaml]\n\nValidates a config, prints what the BFF would do (no secrets) and what the provider\noffers, without binding a port.",
+	"demo":    "demo [flags]\n\nRuns the BFF with an embedded identity provider, a sample API and a sample page.",
+	"keygen":  "keygen\n\nPrints a fresh master secret (base64, 32 bytes) for keys.secrets.",
+	"version": "version\n\nPrints the version, commit, build date and Go version.",
+}
+
+// commandFlags is a fresh flag set of cmd's flags, nil for an unknown
+// command; demo's values are read from the returned options.
+func commandFlags(cmd string) (*flag.FlagSet, *demoOptions) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	switch cmd {
+	case "serve", "check":
+		fs.String("config", "", "path to the YAML config file (default $BFF_CONFIG)")
+	case "demo":
+		return fs, newDemoOptions(fs)
+	case "keygen", "version":
+	default:
+		return nil, nil
+	}
+	return fs, nil
+}
+
+// commandHelp prints cmd's usage and flags when args ask for it (-h,
+// -help, --help) and reports whether it did.
+func commandHelp(cmd string, args []string, stdout io.Writer) bool {
+	fs, _ := commandFlags(cmd)
+	if fs == nil || !errors.Is(fs.Parse(args), flag.ErrHelp) {
+		return false
+	}
+	fmt.Fprintf(stdout, "usage: bff %s\n", synopses[cmd])
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(stdout, "\nflags:")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+	}
+	return true
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -54,6 +102,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 		cmd, args = args[0], args[1:]
 	}
+	if commandHelp(cmd, args, stdout) {
+		return nil
+	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, args, getenv, stdout)
@@ -61,7 +112,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return check(args, getenv, stdout)
 	case "demo":
 		return runDemo(ctx, args, stdout)
-	case "keygen":
+	case "keygen", "version":
+		fs, _ := commandFlags(cmd)
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%s: %w\n%s", cmd, err, usage)
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("%s: unexpected argument %q", cmd, fs.Arg(0))
+		}
+		if cmd == "version" {
+			info, ok := debug.ReadBuildInfo()
+			fmt.Fprintln(stdout, versionLine(info, ok))
+			return nil
+		}
 		s, err := keys.NewSecret()
 		if err != nil {
 			return err
@@ -77,16 +140,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 func configFlag(name string, args []string) (string, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	path := fs.String("config", "", "path to the YAML config file")
+	fs, _ := commandFlags(name)
 	if err := fs.Parse(args); err != nil {
 		return "", fmt.Errorf("%s: %w\n%s", name, err, usage)
 	}
 	if fs.NArg() > 0 {
 		return "", fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
 	}
-	return *path, nil
+	return fs.Lookup("config").Value.String(), nil
 }
 
 func load(name string, args []string, getenv func(string) string) (*fileConfig, server.Config, error) {
@@ -317,16 +378,19 @@ func listenAndServe(ctx context.Context, addr string, srv *server.Server, certs 
 // runDemo starts the embedded provider and API and the BFF in front of the
 // sample page, all on loopback.
 func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	addr := fs.String("addr", "127.0.0.1:8080", "BFF listen address")
-	public := fs.String("public-url", "http://localhost:8080", "origin the browser uses")
-	idpAddr := fs.String("idp-addr", demo.DefaultProviderAddr, "demo identity provider address")
-	apiAddr := fs.String("api-addr", demo.DefaultAPIAddr, "demo API address")
-	ttl := fs.Duration("access-ttl", 2*time.Minute, "access token lifetime at the demo provider")
+	fs, o := commandFlags("demo")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("demo: %w\n%s", err, usage)
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
+	}
+	addr, idpAddr, apiAddr, ttl := o.addr, o.idpAddr, o.apiAddr, o.ttl
+	p, err := demoPublicURL(*o.addr, *o.public)
+	if err != nil {
+		return err
+	}
+	public := &p
 	log := slog.New(slog.NewTextHandler(stdout, nil))
 	clientSecret, err := keys.NewSecret()
 	if err != nil {
@@ -379,6 +443,43 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
   Provider %s   API %s
   Access tokens live %s, so you can watch the BFF refresh them. Ctrl-C stops.
 
-`, *public, demo.DefaultUsername, demo.DefaultPassword, idp.Issuer(), api.URL(), *ttl)
+  The provider's client, should you point a config of your own at it while this runs
+  (a new secret each run): client_id %q, client_secret %q,
+  redirect URI %s/auth/callback, post-logout redirect URI %s/
+
+`, *public, demo.DefaultUsername, demo.DefaultPassword, idp.Issuer(), api.URL(), *ttl, clientID, clientSecret, *public, *public)
 	return listenAndServe(ctx, *addr, srv, nil, log)
+}
+
+// demoOptions are demo's flags.
+type demoOptions struct {
+	addr, public, idpAddr, apiAddr *string
+	ttl                            *time.Duration
+}
+
+func newDemoOptions(fs *flag.FlagSet) *demoOptions {
+	return &demoOptions{
+		addr:    fs.String("addr", "127.0.0.1:8080", "BFF listen address"),
+		public:  fs.String("public-url", "", "origin the browser uses (default http://localhost:PORT of -addr)"),
+		idpAddr: fs.String("idp-addr", demo.DefaultProviderAddr, "demo identity provider address"),
+		apiAddr: fs.String("api-addr", demo.DefaultAPIAddr, "demo API address"),
+		ttl:     fs.Duration("access-ttl", 2*time.Minute, "access token lifetime at the demo provider"),
+	}
+}
+
+// demoPublicURL is -public-url, or the origin a browser on this machine
+// uses for -addr: localhost for a loopback or unspecified host (cookies and
+// the provider's redirect URI need one name), the host itself otherwise.
+func demoPublicURL(addr, public string) (string, error) {
+	if public != "" {
+		return strings.TrimSuffix(public, "/"), nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("demo: -addr %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || host == "localhost" || ip != nil && (ip.IsLoopback() || ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
 }

@@ -49,12 +49,74 @@ func TestHelp(t *testing.T) {
 			if err := run(context.Background(), []string{arg}, noEnv, &out); err != nil {
 				t.Fatalf("%s: %v", arg, err)
 			}
-			for _, want := range []string{"usage: bff", "serve", "demo", "keygen", "check", "BFF_OIDC_CLIENT_SECRET"} {
+			for _, want := range []string{"usage: bff", "serve", "demo", "keygen", "check", "version", "BFF_OIDC_CLIENT_SECRET", "COMMAND -h"} {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("usage lacks %q:\n%s", want, out.String())
 				}
 			}
 		})
+	}
+}
+
+// TestCommandHelp: every command's -h (and -help, --help) prints its own
+// usage and flags to stdout and succeeds, without running the command.
+func TestCommandHelp(t *testing.T) {
+	tests := []struct {
+		cmd  string
+		want []string
+	}{
+		{"serve", []string{"usage: bff serve", "-config", "BFF_CONFIG"}},
+		{"check", []string{"usage: bff check", "-config", "without binding"}},
+		{"demo", []string{"usage: bff demo", "-addr", "-public-url", "-idp-addr", "-api-addr", "-access-ttl"}},
+		{"keygen", []string{"usage: bff keygen", "master secret"}},
+		{"version", []string{"usage: bff version", "Go version"}},
+	}
+	for _, tt := range tests {
+		for _, h := range []string{"-h", "-help", "--help"} {
+			t.Run(tt.cmd+" "+h, func(t *testing.T) {
+				var out bytes.Buffer
+				if err := run(context.Background(), []string{tt.cmd, h}, noEnv, &out); err != nil {
+					t.Fatalf("%s %s: %v", tt.cmd, h, err)
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(out.String(), w) {
+						t.Errorf("%s %s lacks %q:\n%s", tt.cmd, h, w, out.String())
+					}
+				}
+				if tt.cmd == "keygen" && strings.Count(out.String(), "=") > 0 {
+					t.Errorf("keygen -h printed a secret:\n%s", out.String())
+				}
+			})
+		}
+	}
+	// The default command's help, after its flag.
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-config", "x.yaml", "-h"}, noEnv, &out); err != nil || !strings.Contains(out.String(), "usage: bff serve") {
+		t.Errorf("-config x.yaml -h = %v:\n%s", err, out.String())
+	}
+}
+
+func TestDemoPublicURL(t *testing.T) {
+	tests := []struct {
+		addr, public, want string
+	}{
+		{"127.0.0.1:8080", "", "http://localhost:8080"},
+		{"127.0.0.1:9000", "", "http://localhost:9000"},
+		{":9000", "", "http://localhost:9000"},
+		{"0.0.0.0:9000", "", "http://localhost:9000"},
+		{"[::1]:9000", "", "http://localhost:9000"},
+		{"localhost:9000", "", "http://localhost:9000"},
+		{"192.0.2.7:9000", "", "http://192.0.2.7:9000"},
+		{"bff.lan:9000", "", "http://bff.lan:9000"},
+		{"127.0.0.1:9000", "https://app.example.com/", "https://app.example.com"},
+	}
+	for _, tt := range tests {
+		if got, err := demoPublicURL(tt.addr, tt.public); err != nil || got != tt.want {
+			t.Errorf("demoPublicURL(%q, %q) = %q, %v; want %q", tt.addr, tt.public, got, err, tt.want)
+		}
+	}
+	if _, err := demoPublicURL("9000", ""); err == nil || !strings.Contains(err.Error(), "-addr") {
+		t.Errorf("demoPublicURL(9000) = %v, want an error naming -addr", err)
 	}
 }
 
@@ -70,6 +132,10 @@ func TestRunRefuses(t *testing.T) {
 		{"serve without config", []string{"serve"}, "public_url"},
 		{"default command is serve", []string{"-config", "testdata/unknown-field.yaml"}, "clientsecret"},
 		{"demo bad flag", []string{"demo", "-bogus"}, "demo:"},
+		{"demo extra argument", []string{"demo", "now"}, `unexpected argument "now"`},
+		{"demo address without a port", []string{"demo", "-addr", "9000"}, "-addr"},
+		{"version argument", []string{"version", "now"}, `unexpected argument "now"`},
+		{"keygen flag", []string{"keygen", "-n", "2"}, "keygen:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

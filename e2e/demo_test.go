@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +18,9 @@ import (
 func TestDemo(t *testing.T) {
 	bffPort, idpPort, apiPort := freePort(t), freePort(t), freePort(t)
 	public := fmt.Sprintf("http://localhost:%d", bffPort)
+	// No -public-url: it follows -addr (localhost and its port).
 	cmd := exec.Command(bffBinary(t), "demo",
-		"-addr", fmt.Sprintf("127.0.0.1:%d", bffPort), "-public-url", public,
+		"-addr", fmt.Sprintf("127.0.0.1:%d", bffPort),
 		"-idp-addr", fmt.Sprintf("127.0.0.1:%d", idpPort), "-api-addr", fmt.Sprintf("127.0.0.1:%d", apiPort))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -48,9 +50,30 @@ func TestDemo(t *testing.T) {
 	if p.exited() {
 		t.Fatal("bff demo exited")
 	}
-	for _, want := range []string{public + "/", `user "demo", password "demo"`} {
+	for _, want := range []string{public + "/", `user "demo", password "demo"`, `client_id "bff-demo"`,
+		"redirect URI " + public + "/auth/callback", "post-logout redirect URI " + public + "/"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the banner does not say %q:\n%s", want, text)
+		}
+	}
+	// The printed client secret is the provider's: its revocation endpoint
+	// authenticates the client with it (a wrong one is the control).
+	m := regexp.MustCompile(`client_secret "([^"]+)"`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("the banner prints no client secret:\n%s", text)
+	}
+	issuer := fmt.Sprintf("http://127.0.0.1:%d", idpPort)
+	for secret, want := range map[string]int{m[1]: http.StatusOK, m[1] + "x": http.StatusUnauthorized} {
+		req, _ := http.NewRequest(http.MethodPost, issuer+"/revoke", strings.NewReader("token=unknown-token"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("bff-demo", url.QueryEscape(secret)) // RFC 6749 2.3.1: form-encoded first
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("revocation with the printed secret%s: status %d, want %d", map[bool]string{true: "", false: " altered"}[secret == m[1]], resp.StatusCode, want)
 		}
 	}
 
