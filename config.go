@@ -65,6 +65,9 @@ type fileConfig struct {
 		// UserInfo fetches the userinfo claims once at the callback into
 		// the session (same sub required).
 		UserInfo bool `yaml:"userinfo"`
+		// PAR is auto (default: push when the provider offers it), required
+		// or off: pushed authorization requests (RFC 9126).
+		PAR string `yaml:"par"`
 	} `yaml:"oidc"`
 	Session struct {
 		CookieName     string   `yaml:"cookie_name"`
@@ -335,7 +338,12 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	sc.OIDC = oauth.Config{
 		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, AuthMethod: o.AuthMethod,
 		Scopes: o.Scopes, AuthParams: o.AuthParams, PostLogoutRedirectURL: o.PostLogoutRedirectURL,
-		UserInfo: o.UserInfo,
+		UserInfo: o.UserInfo, PAR: o.PAR,
+	}
+	switch o.PAR {
+	case "", "auto", oauth.PARRequired, oauth.PAROff:
+	default:
+		return sc, &configError{"oidc.par", fmt.Sprintf("%q: want auto, required or off", o.PAR)}
 	}
 	if _, err := oauth.New(oauth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: "https://x/", Scopes: o.Scopes, AuthMethod: o.AuthMethod, AuthParams: o.AuthParams}); err != nil {
 		return sc, &configError{"oidc", strings.TrimPrefix(err.Error(), "oauth: ")}

@@ -56,6 +56,9 @@ type Config struct {
 	// need (Auth0's "audience", RFC 8707 "resource"). They may not override
 	// the protocol's own parameters.
 	AuthParams map[string]string
+	// PAR is PARAuto ("" or "auto"), PARRequired or PAROff: whether sign-in
+	// pushes the authorization request (RFC 9126).
+	PAR string
 	// UserInfo fetches the userinfo claims once, at the callback, with the
 	// new access token (OpenID Connect Core 5.3); their sub must be the ID
 	// token's (5.3.4).
@@ -86,7 +89,9 @@ type provider struct {
 	endSession     string
 	issParameter   bool // authorization_response_iss_parameter_supported (RFC 9207)
 	basicAuth      bool
-	backchannel    bool // backchannel_logout_supported
+	backchannel    bool   // backchannel_logout_supported
+	parURL         string // pushed_authorization_request_endpoint, when AuthURL pushes
+	parOffered     bool
 }
 
 // metadata is the subset of the discovery document that go-oidc does not expose.
@@ -98,6 +103,8 @@ type metadata struct {
 	CodeChallengeMethod []string `json:"code_challenge_methods_supported"`
 	SigningAlgs         []string `json:"id_token_signing_alg_values_supported"`
 	Backchannel         bool     `json:"backchannel_logout_supported"`
+	PAREndpoint         string   `json:"pushed_authorization_request_endpoint"`
+	RequirePAR          bool     `json:"require_pushed_authorization_requests"`
 }
 
 // New validates cfg and returns a Client. It does not contact the provider:
@@ -128,6 +135,14 @@ func New(cfg Config) (*Client, error) {
 	case AuthMethodAuto, AuthMethodBasic, AuthMethodPost:
 	default:
 		return nil, fmt.Errorf("oauth: unknown client auth method %q", cfg.AuthMethod)
+	}
+	switch cfg.PAR {
+	case PARAuto, "auto", PARRequired, PAROff:
+	default:
+		return nil, fmt.Errorf("oauth: unknown PAR mode %q (auto, required or off)", cfg.PAR)
+	}
+	if cfg.PAR == "auto" {
+		cfg.PAR = PARAuto
 	}
 	for k := range cfg.AuthParams {
 		if ProtocolParam(k) {
@@ -181,6 +196,10 @@ func (c *Client) Discover(ctx context.Context) error {
 			return fmt.Errorf("oauth: provider signs ID tokens with no allowed algorithm")
 		}
 	}
+	parURL, err := parEndpoint(c.cfg.PAR, md.PAREndpoint, md.RequirePAR)
+	if err != nil {
+		return err
+	}
 	basic := true
 	switch c.cfg.AuthMethod {
 	case AuthMethodPost:
@@ -213,6 +232,8 @@ func (c *Client) Discover(ctx context.Context) error {
 		issParameter:   md.IssParameter,
 		basicAuth:      basic,
 		backchannel:    md.Backchannel,
+		parURL:         parURL,
+		parOffered:     md.PAREndpoint != "",
 	}
 	c.meta.Store(p)
 	return nil
@@ -227,6 +248,8 @@ type Capabilities struct {
 	Revocation        bool   // RFC 7009 token revocation
 	UserInfo          bool   // userinfo_endpoint
 	BackchannelLogout bool   // backchannel_logout_supported
+	PAR               bool   // sign-in pushes its authorization requests (RFC 9126)
+	PAROffered        bool   // the provider advertises a PAR endpoint (used or not)
 }
 
 // Capabilities reports what discovery found; ErrNotReady before it ran.
@@ -246,6 +269,8 @@ func (c *Client) Capabilities() (Capabilities, error) {
 		Revocation:        p.revokeURL != "",
 		UserInfo:          p.op.UserInfoEndpoint() != "",
 		BackchannelLogout: p.backchannel,
+		PAR:               p.parURL != "",
+		PAROffered:        p.parOffered,
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -241,7 +242,7 @@ func TestNotReady(t *testing.T) {
 		name string
 		call func() error
 	}{
-		{"AuthURL", func() error { _, err := c.AuthURL(f); return err }},
+		{"AuthURL", func() error { _, err := c.AuthURL(context.Background(), f); return err }},
 		{"Callback", func() error {
 			_, err := c.Callback(t.Context(), f, url.Values{"state": {f.State}, "code": {testCode}})
 			return err
@@ -274,7 +275,7 @@ func TestDiscoverConcurrent(t *testing.T) {
 			}
 		})
 		wg.Go(func() {
-			if _, err := c.AuthURL(NewFlow()); err != nil {
+			if _, err := c.AuthURL(context.Background(), NewFlow()); err != nil {
 				t.Errorf("AuthURL: %v", err)
 			}
 		})

@@ -80,7 +80,14 @@ func random32() string {
 // nonce and a PKCE S256 challenge, then Config.AuthParams, f.Params and
 // f.MaxAge. It refuses a Flow whose Params name a ProtocolParam or max_age,
 // or whose MaxAge is negative.
-func (c *Client) AuthURL(f Flow) (string, error) {
+//
+// When the client pushes authorization requests (Config.PAR), those
+// parameters go to the provider's PAR endpoint and the URL carries only
+// client_id and request_uri. The push's errors: ErrClientAuth when the
+// provider refuses the client, ErrProvider when it is unreachable or failing,
+// *AuthorizationError when it refuses a parameter, ErrInvalidResponse when
+// its answer has no request_uri.
+func (c *Client) AuthURL(ctx context.Context, f Flow) (string, error) {
 	p, err := c.provider()
 	if err != nil {
 		return "", err
@@ -104,7 +111,11 @@ func (c *Client) AuthURL(f Flow) (string, error) {
 		}
 		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(int64(*f.MaxAge/time.Second), 10)))
 	}
-	return p.oauth2.AuthCodeURL(f.State, opts...), nil
+	u := p.oauth2.AuthCodeURL(f.State, opts...)
+	if p.parURL == "" {
+		return u, nil
+	}
+	return c.push(ctx, p, u)
 }
 
 // Callback completes the flow f with the authorization response's query:

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -56,7 +57,7 @@ func TestAuthURL(t *testing.T) {
 			p := newFakeProvider(t)
 			c := p.client(tc.edit)
 			f := NewFlow()
-			raw, err := c.AuthURL(f)
+			raw, err := c.AuthURL(context.Background(), f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +130,7 @@ func (tc callbackTest) run(t *testing.T) {
 	}
 	c := p.client(tc.cfg)
 	f := NewFlow()
-	authURL, err := c.AuthURL(f)
+	authURL, err := c.AuthURL(context.Background(), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -715,7 +716,7 @@ func TestAuthURLFlowOptions(t *testing.T) {
 			if tc.flow != nil {
 				tc.flow(&f)
 			}
-			raw, err := c.AuthURL(f)
+			raw, err := c.AuthURL(context.Background(), f)
 			if tc.wantErr {
 				if err == nil {
 					t.Fatalf("AuthURL accepted the flow: %s", raw)

@@ -105,6 +105,9 @@ type fakeProvider struct {
 	revokeReqs  []request
 	issued      []string // every token string the provider handed out
 
+	parReply func(form url.Values) reply // the PAR endpoint's answer (/par)
+	parReqs  []request
+
 	userInfoReply func() reply // the userinfo endpoint's answer; nil means 404
 	userInfoAuth  []string     // the Authorization header of each userinfo request
 }
@@ -118,6 +121,7 @@ func newFakeProvider(t *testing.T) *fakeProvider {
 	mux.HandleFunc("POST /token", p.token)
 	mux.HandleFunc("POST /revoke", p.revoke)
 	mux.HandleFunc("GET /userinfo", p.userInfo)
+	mux.HandleFunc("POST /par", p.par)
 	p.srv = httptest.NewServer(mux)
 	t.Cleanup(p.srv.Close)
 	p.issuer = p.srv.URL
@@ -176,6 +180,19 @@ func (p *fakeProvider) token(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	if answer == nil {
 		jsonReply(http.StatusInternalServerError, map[string]string{"error": "server_error"}).write(w)
+		return
+	}
+	answer(req.form).write(w)
+}
+
+func (p *fakeProvider) par(w http.ResponseWriter, r *http.Request) {
+	req := record(r)
+	p.mu.Lock()
+	p.parReqs = append(p.parReqs, req)
+	answer := p.parReply
+	p.mu.Unlock()
+	if answer == nil {
+		jsonReply(http.StatusCreated, map[string]any{"request_uri": "urn:ietf:params:oauth:request_uri:abc", "expires_in": 60}).write(w)
 		return
 	}
 	answer(req.form).write(w)

@@ -60,8 +60,11 @@ func (s *Server) login(c *gin.Context) {
 		s.abort(c, err)
 		return
 	}
-	authURL, err := s.idp.AuthURL(flow)
+	authURL, err := s.idp.AuthURL(c.Request.Context(), flow)
 	if err != nil {
+		if errors.Is(err, oauth.ErrClientAuth) { // at the PAR endpoint
+			s.clientAuthFailed(c.Request.Context(), "pushed authorization request", err)
+		}
 		s.abort(c, err)
 		return
 	}

@@ -65,5 +65,11 @@ func (s *Server) ProviderReport(ctx context.Context) (string, error) {
 	fmt.Fprintf(&b, "  refresh-token revocation (RFC 7009): %s\n", yes(c.Revocation,
 		"offered", "not offered: a logged-out refresh token lives at the provider until it expires (the BFF's revocation list still refuses the cookie)"))
 	fmt.Fprintf(&b, "  back-channel logout: %s\n", yes(c.BackchannelLogout, "offered", "not advertised"))
+	par := yes(c.PAROffered, "offered, not used (oidc.par: off): sign-in parameters travel in the browser's URL",
+		"not offered: sign-in parameters travel in the browser's URL (PKCE and state still protect them)")
+	if c.PAR {
+		par = "used: sign-in pushes its parameters; the browser's URL carries only a request_uri"
+	}
+	fmt.Fprintf(&b, "  pushed authorization requests (RFC 9126): %s\n", par)
 	return b.String(), nil
 }

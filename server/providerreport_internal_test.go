@@ -28,15 +28,16 @@ func TestProviderReport(t *testing.T) {
 			"revocation_endpoint":                   "/revoke",
 			"backchannel_logout_supported":          true,
 			"token_endpoint_auth_methods_supported": []string{"client_secret_post"},
+			"pushed_authorization_request_endpoint": "/par",
 		}, []string{
 			"discovery ok", "client authentication: client_secret_post",
 			"iss parameter: advertised", "userinfo: offered", "end_session_endpoint): offered",
-			"(RFC 7009): offered", "back-channel logout: offered",
+			"(RFC 7009): offered", "back-channel logout: offered", "(RFC 9126): used",
 		}},
 		{"nothing offered", nil, []string{
 			"discovery ok", "client authentication: client_secret_basic",
 			"iss parameter: not advertised", "userinfo: not offered", "end_session_endpoint): not offered",
-			"(RFC 7009): not offered", "back-channel logout: not advertised",
+			"(RFC 7009): not offered", "back-channel logout: not advertised", "(RFC 9126): not offered",
 		}},
 	}
 	for _, tt := range tests {

@@ -71,6 +71,7 @@ func (s *Server) restartField(cfg Config) string {
 		{"revocation.max_single_use", cfg.MaxSingleUse != s.cfg.MaxSingleUse},
 		{"session.persistent", cfg.Persistent != s.cfg.Persistent},
 		{"oidc.userinfo", n.UserInfo != o.UserInfo},
+		{"oidc.par", n.PAR != o.PAR},
 		{"upstream_idle_conns_per_host", cfg.UpstreamIdleConns != s.cfg.UpstreamIdleConns},
 		{"metrics_listen", cfg.PublicMetrics != s.cfg.PublicMetrics},
 		{"cluster", !sameCluster(cfg.Cluster, s.cfg.Cluster)},

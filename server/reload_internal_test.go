@@ -168,6 +168,7 @@ func TestReloadRefused(t *testing.T) {
 		{"revocation.max_single_use changed", func(c *Config) { c.MaxSingleUse = 1000 }},
 		{"session.persistent changed", func(c *Config) { c.Persistent = false }},
 		{"oidc.userinfo changed", func(c *Config) { c.OIDC.UserInfo = !c.OIDC.UserInfo }},
+		{"oidc.par changed", func(c *Config) { c.OIDC.PAR = "off" }},
 		{"upstream_idle_conns_per_host changed", func(c *Config) { c.UpstreamIdleConns = 8 }},
 		{"metrics_listen changed", func(c *Config) { c.PublicMetrics = true }},
 		{"cluster changed", func(c *Config) { c.Cluster = other }},

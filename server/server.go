@@ -372,7 +372,7 @@ func (s *Server) discover(ctx context.Context) error {
 			c, _ := s.idp.Capabilities()
 			s.log.Info("identity provider ready", "issuer", s.idp.Issuer(), "auth_method", c.TokenAuthMethod,
 				"iss_parameter", c.IssParameter, "end_session", c.EndSession, "revocation", c.Revocation,
-				"userinfo", c.UserInfo, "backchannel_logout", c.BackchannelLogout)
+				"userinfo", c.UserInfo, "backchannel_logout", c.BackchannelLogout, "par", c.PAR)
 			return nil
 		}
 		s.log.Warn("identity provider discovery failed; retrying", "issuer", s.idp.Issuer(), "err", err, "retry_in", delay)
