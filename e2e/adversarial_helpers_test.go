@@ -184,9 +184,12 @@ func startAdvStack(t *testing.T, lifetime time.Duration, extraEnv ...string) *ad
 	})
 	s.up = startUpstream(t, s.idp.Issuer(), DefaultAudience)
 	s.tap = startAdvTap(t, s.up.URL())
+	// PAR off: the catalogue reads the flow's state and redirect_uri from
+	// the authorization URL, as anyone watching a plain one can; TestPAR
+	// covers pushed requests. A later entry of extraEnv wins.
 	s.bff = startBFF(t, BFFOptions{
 		Port: port, Issuer: s.idp.Issuer(), ClientID: s.idp.ClientID(), ClientSecret: s.idp.ClientSecret(),
-		Upstream: s.tap.URL(), Lifetime: lifetime, ExtraEnv: extraEnv,
+		Upstream: s.tap.URL(), Lifetime: lifetime, ExtraEnv: append([]string{"BFF_OIDC_PAR=off"}, extraEnv...),
 	})
 	s.raw = newBrowser(t)
 	s.metricsClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: loopbackDialer(), DisableKeepAlives: true}}

@@ -41,6 +41,9 @@ type IDPOptions struct {
 	Port   int
 	// UserInfoClaims: profile and email claims only from userinfo.
 	UserInfoClaims bool
+	// PAR is "offered" (default), "required" or "disabled": pushed
+	// authorization requests (RFC 9126).
+	PAR string
 }
 
 // DefaultAudience is the access-token audience the provider uses by default.
@@ -115,6 +118,7 @@ func startIDP(t testing.TB, opts IDPOptions) *IDP {
 		"RESOURCE="+opts.Audience,
 		"ISSUER="+opts.Issuer,
 		"USERINFO_CLAIMS="+strconv.FormatBool(opts.UserInfoClaims),
+		"PAR="+opts.PAR,
 	)
 	_, issuer, stderr := startReady(t, "idp", cmd)
 	idp := &IDP{opts: opts, issuer: issuer, stderr: stderr, client: &http.Client{Timeout: 10 * time.Second}}

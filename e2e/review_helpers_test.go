@@ -373,7 +373,9 @@ func startRevStack(t *testing.T, routes []revRoute, edit func(*revConfig)) *revS
 	s.api = startUpstream(t, s.idp.Issuer(), DefaultAudience)
 	s.rev = startRevUpstream(t, s.api)
 	s.tap = startAdvTap(t, s.rev.URL())
-	cfg := revConfig{port: port, issuer: s.idp.Issuer(), clientSecret: s.idp.ClientSecret(), metrics: true}
+	// PAR off: these attacks read the flow's state from the authorization
+	// URL, as anyone watching a plain one can; TestPAR covers pushed ones.
+	cfg := revConfig{port: port, issuer: s.idp.Issuer(), clientSecret: s.idp.ClientSecret(), metrics: true, env: []string{"BFF_OIDC_PAR=off"}}
 	for _, r := range routes {
 		r.upstream = s.tap.URL()
 		cfg.routes = append(cfg.routes, r)

@@ -36,6 +36,10 @@
 //                              unless the client names a resource. Default
 //                              "false": the claims are in the ID token too,
 //                              access tokens are JWTs for RESOURCE.
+//   PAR                        pushed authorization requests (RFC 9126):
+//                              "offered" (default, the library's default),
+//                              "required" (a plain authorization request is
+//                              refused) or "disabled" (not advertised)
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 
@@ -72,9 +76,14 @@ const accessTokenTTL = Number.parseInt(env('ACCESS_TOKEN_TTL', '60'), 10);
 const rotateRefresh = env('ROTATE_REFRESH', 'true') !== 'false';
 const resource = env('RESOURCE', 'http://api.test');
 const userinfoClaims = env('USERINFO_CLAIMS', 'false') === 'true';
+const par = env('PAR', 'offered');
 const scope = 'openid profile email offline_access';
 const issuer = env('ISSUER', `http://127.0.0.1:${port}`);
 
+if (!['offered', 'required', 'disabled'].includes(par)) {
+  console.error('idp: PAR must be offered, required or disabled');
+  process.exit(2);
+}
 if (!['client_secret_basic', 'client_secret_post'].includes(tokenAuthMethod)) {
   console.error('idp: TOKEN_AUTH_METHOD must be client_secret_basic or client_secret_post');
   process.exit(2);
@@ -178,6 +187,10 @@ const configuration = {
       allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId,
     },
     rpInitiatedLogout: { enabled: true },
+    pushedAuthorizationRequests: {
+      enabled: par !== 'disabled',
+      requirePushedAuthorizationRequests: par === 'required',
+    },
     backchannelLogout: { enabled: true },
     resourceIndicators: {
       enabled: true,
