@@ -57,28 +57,9 @@ func (c *Client) push(ctx context.Context, p *provider, authURL string) (string,
 	if err != nil {
 		return "", fmt.Errorf("%w: pushed authorization request: %w", ErrProvider, err)
 	}
-	var ans struct {
-		RequestURI string `json:"request_uri"`
-		ExpiresIn  int64  `json:"expires_in"`
-		Error      string `json:"error"`
-	}
-	jsonErr := json.Unmarshal(body, &ans)
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		code := ""
-		if jsonErr == nil {
-			code = sanitizeCode(ans.Error)
-		}
-		// The token endpoint's classes, except that a refused parameter is
-		// the authorization request's failure: the provider would have
-		// redirected with error=code without PAR.
-		cls := tokenErrorClass(code, resp.StatusCode)
-		if errors.Is(cls, ErrReauthRequired) {
-			return "", &AuthorizationError{Code: code}
-		}
-		return "", fmt.Errorf("%w: pushed authorization request: status %d %s", cls, resp.StatusCode, code)
-	}
-	if jsonErr != nil || ans.RequestURI == "" || strings.ContainsAny(ans.RequestURI, " \t\r\n") {
-		return "", fmt.Errorf("%w: pushed authorization request answered without a request_uri", ErrInvalidResponse)
+	requestURI, err := parAnswer(resp.StatusCode, body)
+	if err != nil {
+		return "", err
 	}
 	// The authorization endpoint's own query (some have one) stays.
 	base, err := url.Parse(p.oauth2.Endpoint.AuthURL)
@@ -87,9 +68,37 @@ func (c *Client) push(ctx context.Context, p *provider, authURL string) (string,
 	}
 	q := base.Query()
 	q.Set("client_id", c.cfg.ClientID)
-	q.Set("request_uri", ans.RequestURI)
+	q.Set("request_uri", requestURI)
 	base.RawQuery = q.Encode()
 	return base.String(), nil
+}
+
+// parAnswer reads the PAR endpoint's answer: its request_uri, or an error
+// of the classes AuthURL documents. The body never reaches the error.
+func parAnswer(status int, body []byte) (string, error) {
+	var ans struct {
+		RequestURI string `json:"request_uri"`
+		Error      string `json:"error"`
+	}
+	jsonErr := json.Unmarshal(body, &ans)
+	if status != http.StatusCreated && status != http.StatusOK {
+		code := ""
+		if jsonErr == nil {
+			code = sanitizeCode(ans.Error)
+		}
+		// The token endpoint's classes, except that a refused parameter is
+		// the authorization request's failure: the provider would have
+		// redirected with error=code without PAR.
+		cls := tokenErrorClass(code, status)
+		if errors.Is(cls, ErrReauthRequired) {
+			return "", &AuthorizationError{Code: code}
+		}
+		return "", fmt.Errorf("%w: pushed authorization request: status %d %s", cls, status, code)
+	}
+	if jsonErr != nil || ans.RequestURI == "" || strings.ContainsAny(ans.RequestURI, " \t\r\n") {
+		return "", fmt.Errorf("%w: pushed authorization request answered without a request_uri", ErrInvalidResponse)
+	}
+	return ans.RequestURI, nil
 }
 
 // postAuthenticated posts form to endpoint with the client's authentication
