@@ -45,6 +45,13 @@ type fileConfig struct {
 	// lands on (with ?login_error=CODE); default: the flow's returnTo.
 	LoginErrorPath string `yaml:"login_error_path"`
 	MetricsListen  string `yaml:"metrics_listen"`
+	// Admin is the incident-response API (server.AdminHandler), on a
+	// listener of its own; off unless both listen and a token are set.
+	Admin struct {
+		Listen    string `yaml:"listen"`
+		Token     string `yaml:"token"`
+		TokenFile string `yaml:"token_file"`
+	} `yaml:"admin"`
 	// UpstreamIdleConns is how many idle keep-alive connections the proxy
 	// keeps per upstream host; zero means 128.
 	UpstreamIdleConns int `yaml:"upstream_idle_conns_per_host"`
@@ -286,6 +293,9 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		return sc, err
 	}
 	if _, err := fc.accessFlush(); err != nil {
+		return sc, err
+	}
+	if _, err := fc.adminToken(); err != nil {
 		return sc, err
 	}
 	if fc.PublicURL == "" {
@@ -591,4 +601,30 @@ func secretOrFile(field, inline, file string) (string, error) {
 		return "", &configError{field + "_file", err.Error()}
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// adminToken validates the admin section and returns its token, "" when
+// the admin API is off.
+func (fc *fileConfig) adminToken() (string, error) {
+	a := fc.Admin
+	token, err := secretOrFile("admin.token", a.Token, a.TokenFile)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case a.Listen == "" && token == "":
+		return "", nil
+	case a.Listen == "":
+		return "", &configError{"admin.listen", "required with an admin token (a loopback or private address, never the public listener)"}
+	case token == "":
+		return "", &configError{"admin.token", "required with admin.listen (or token_file, or BFF_ADMIN_TOKEN)"}
+	case len(token) < server.MinAdminToken:
+		return "", &configError{"admin.token", fmt.Sprintf("%d bytes; use at least %d (bff keygen makes one)", len(token), server.MinAdminToken)}
+	case a.Listen == fc.Listen:
+		return "", &configError{"admin.listen", "must differ from listen: the admin API never shares the public listener"}
+	}
+	if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+		return "", &configError{"admin.listen", err.Error()}
+	}
+	return token, nil
 }

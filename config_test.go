@@ -250,6 +250,21 @@ func TestConfigInvalid(t *testing.T) {
 		}, field: "oidc.client_secret_file"},
 		{name: "oidc scopes without openid", mutate: func(m map[string]any) { oidcOf(m)["scopes"] = []string{"email"} }, field: "oidc", secret: "base-client-secret"},
 		{name: "oidc auth_method bogus", mutate: func(m map[string]any) { oidcOf(m)["auth_method"] = "bogus" }, field: "oidc"},
+		{name: "admin token without listen", mutate: func(m map[string]any) { m["admin"] = map[string]any{"token": strings.Repeat("t", 40)} }, field: "admin.listen"},
+		{name: "admin listen without token", mutate: func(m map[string]any) { m["admin"] = map[string]any{"listen": "127.0.0.1:9091"} }, field: "admin.token"},
+		{name: "admin token short", mutate: func(m map[string]any) {
+			m["admin"] = map[string]any{"listen": "127.0.0.1:9091", "token": strings.Repeat("t", 31)}
+		}, field: "admin.token"},
+		{name: "admin on the public listener", mutate: func(m map[string]any) {
+			m["listen"] = "127.0.0.1:8080"
+			m["admin"] = map[string]any{"listen": "127.0.0.1:8080", "token": strings.Repeat("t", 40)}
+		}, field: "admin.listen"},
+		{name: "admin listen without a port", mutate: func(m map[string]any) {
+			m["admin"] = map[string]any{"listen": "9091", "token": strings.Repeat("t", 40)}
+		}, field: "admin.listen"},
+		{name: "admin token and token_file", mutate: func(m map[string]any) {
+			m["admin"] = map[string]any{"listen": "127.0.0.1:9091", "token": strings.Repeat("t", 40), "token_file": "testdata/client_secret.txt"}
+		}, field: "admin.token_file"},
 		{name: "oidc par bogus", mutate: func(m map[string]any) { oidcOf(m)["par"] = "sometimes" }, field: "oidc.par"},
 		{name: "keys.secrets too short", mutate: func(m map[string]any) { m["keys"] = map[string]any{"secrets": []string{"c2hvcnQtc2VjcmV0LXZhbHVl"}} },
 			field: "keys.secrets[0]", secret: "c2hvcnQtc2VjcmV0LXZhbHVl"},
@@ -300,19 +315,22 @@ func TestConfigInvalid(t *testing.T) {
 
 func TestCheckPrintsNoSecrets(t *testing.T) {
 	var out bytes.Buffer
+	const adminToken = "admin-token-for-the-check-test-0123456789"
 	err := run(context.Background(), []string{"check", "-config", "testdata/valid.yaml"}, env(map[string]string{
 		"BFF_KEYS_SECRETS": secretTwo,
+		"BFF_ADMIN_LISTEN": "127.0.0.1:19091",
+		"BFF_ADMIN_TOKEN":  adminToken,
 	}), &out)
 	if err != nil {
 		t.Fatalf("check: %v", err)
 	}
 	s := out.String()
-	for _, want := range []string{"config ok", "127.0.0.1:18080", "https://idp.example.com", "/api/", "http://127.0.0.1:9000", "/public/", "https://public.example.com/base", "__Host-Http-app"} {
+	for _, want := range []string{"config ok", "admin API: on 127.0.0.1:19091", "127.0.0.1:18080", "https://idp.example.com", "/api/", "http://127.0.0.1:9000", "/public/", "https://public.example.com/base", "__Host-Http-app"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("check output lacks %q:\n%s", want, s)
 		}
 	}
-	for _, secret := range []string{"file-client-secret-XYZ", secretOne, secretTwo, string(decode(t, secretTwo))} {
+	for _, secret := range []string{"file-client-secret-XYZ", secretOne, secretTwo, string(decode(t, secretTwo)), adminToken} {
 		if strings.Contains(s, secret) {
 			t.Errorf("check output shows a secret:\n%s", s)
 		}

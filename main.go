@@ -189,6 +189,11 @@ func check(args []string, getenv func(string) string, stdout io.Writer) error {
 	} else {
 		fmt.Fprintln(stdout, "revocation list in memory only: a restart undoes every logout")
 	}
+	if fc.Admin.Listen != "" {
+		fmt.Fprintf(stdout, "admin API: on %s (token required)\n", fc.Admin.Listen)
+	} else {
+		fmt.Fprintln(stdout, "admin API: off")
+	}
 	if cc != nil {
 		fmt.Fprintf(stdout, "cluster: gossip on %s, joining %v\n", cc.Bind, cc.Join)
 	} else {
@@ -277,6 +282,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		go ms.Serve(ln)
 		defer ms.Close()
 		logger.Info("metrics listening", "addr", ln.Addr().String())
+	}
+	if token, err := fc.adminToken(); err != nil {
+		return err
+	} else if token != "" {
+		h, err := srv.AdminHandler(token)
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", fc.Admin.Listen)
+		if err != nil {
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+		as := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+		go as.Serve(ln)
+		defer as.Close()
+		logger.Info("admin API listening", "addr", ln.Addr().String())
 	}
 	return listenAndServe(ctx, fc.Listen, srv, certs, logger)
 }

@@ -149,6 +149,18 @@ func (r *Ring) Reload(secrets [][]byte) error {
 	return nil
 }
 
+// MasterIDs returns the ids of the master secrets, the sealing one first:
+// the first part of every key id ("<master id>.<epoch>"). They reveal
+// nothing about the secrets.
+func (r *Ring) MasterIDs() []string {
+	st := r.state.Load()
+	ids := make([]string, len(st.masters))
+	for i, m := range st.masters {
+		ids[i] = m.id
+	}
+	return ids
+}
+
 // epochOf returns the epoch containing t: floor(unix seconds / rotation).
 func (r *Ring) epochOf(t time.Time) int64 {
 	s := t.Unix()

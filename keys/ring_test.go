@@ -382,3 +382,27 @@ func BenchmarkSealing(b *testing.B) {
 		_ = r.Sealing()
 	}
 }
+
+// TestMasterIDs: the ids follow the secrets' order (the sealing one first),
+// are the first part of the sealing key id, and change with a reload.
+func TestMasterIDs(t *testing.T) {
+	c := newClock(t0)
+	r := newRing(t, c, secret(1), secret(2))
+	ids := r.MasterIDs()
+	if len(ids) != 2 || ids[0] == ids[1] || !strings.HasPrefix(r.Sealing().ID, ids[0]+".") {
+		t.Fatalf("MasterIDs %v with sealing key %s; want two ids, the first sealing", ids, r.Sealing().ID)
+	}
+	if err := r.Reload([][]byte{secret(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.MasterIDs(); len(got) != 1 || got[0] != ids[1] {
+		t.Errorf("after reloading the second secret alone: %v, want [%s]", got, ids[1])
+	}
+	for _, id := range ids {
+		for _, i := range []byte{1, 2} {
+			if strings.Contains(string(secret(i)), id) {
+				t.Errorf("id %s is part of a secret", id)
+			}
+		}
+	}
+}

@@ -37,6 +37,7 @@ type metrics struct {
 	ownerForwarded   prometheus.Counter
 	ownerUnreachable prometheus.Counter
 	internalRefused  prometheus.Counter
+	adminRefused     prometheus.Counter
 }
 
 func newMetrics(revoked *revocation.List) *metrics {
@@ -72,7 +73,7 @@ func newMetrics(revoked *revocation.List) *metrics {
 		Buckets: prometheus.DefBuckets,
 	}, []string{"code"})
 	m.revocation = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "bff_revocations_total", Help: "Revocations recorded, by kind: logout, backchannel, refresh_refused (the provider refused a refresh).",
+		Name: "bff_revocations_total", Help: "Revocations recorded, by kind: logout, backchannel, refresh_refused (the provider refused a refresh), admin.",
 	}, []string{"kind"})
 	m.gossipSent = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bff_cluster_revocations_broadcast_total", Help: "Revocations this instance sent to the cluster.",
@@ -92,7 +93,10 @@ func newMetrics(revoked *revocation.List) *metrics {
 	m.internalRefused = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bff_internal_requests_refused_total", Help: "Forged, stale or replayed internal refresh requests refused.",
 	})
-	m.reg.MustRegister(m.gossipSent, m.gossipReceived, m.gossipDropped, m.ownerForwarded, m.ownerUnreachable, m.internalRefused, m.clientAuth)
+	m.adminRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bff_admin_requests_refused_total", Help: "Admin API requests without the admin token.",
+	})
+	m.reg.MustRegister(m.gossipSent, m.gossipReceived, m.gossipDropped, m.ownerForwarded, m.ownerUnreachable, m.internalRefused, m.clientAuth, m.adminRefused)
 	m.reg.MustRegister(m.requests, m.latency, m.refused, m.sessions, m.refreshes, m.cookieSize, m.overBudget, m.provider, m.revocation,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bff_revocation_list_entries", Help: "Revocations on the list (sessions, provider sessions, subjects).",
