@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -208,6 +209,15 @@ func loadConfig(path string, getenv func(string) string) (*fileConfig, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
+		// Unknown keys first, named by their path ("oidc.clent_id"), not
+		// by the Go type the decoder would print.
+		var doc yaml.Node
+		if err := yaml.Unmarshal(b, &doc); err == nil && len(doc.Content) == 1 {
+			if err := unknownKeys(doc.Content[0], reflect.TypeOf(*fc), ""); err != nil {
+				err.msg += " in " + path
+				return nil, err
+			}
+		}
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true)
 		if err := dec.Decode(fc); err != nil && !errors.Is(err, io.EOF) {
@@ -298,6 +308,11 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	if _, err := fc.adminToken(); err != nil {
 		return sc, err
 	}
+	for _, l := range []struct{ field, addr string }{{"listen", fc.Listen}, {"metrics_listen", fc.MetricsListen}, {"admin.listen", fc.Admin.Listen}} {
+		if err := validListen(l.field, l.addr); err != nil {
+			return sc, err
+		}
+	}
 	if fc.PublicURL == "" {
 		return sc, &configError{"public_url", "required (the origin the browser sees, e.g. https://app.example.com)"}
 	}
@@ -334,6 +349,9 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	o := fc.OIDC
 	if o.Issuer == "" {
 		return sc, &configError{"oidc.issuer", "required"}
+	}
+	if err := validIssuer(o.Issuer); err != nil {
+		return sc, err
 	}
 	if o.ClientID == "" {
 		return sc, &configError{"oidc.client_id", "required"}
@@ -380,6 +398,16 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 			return sc, err
 		}
 		*d.out = v
+	}
+	lifetime := sc.Lifetime
+	if lifetime == 0 {
+		lifetime = server.DefaultLifetime
+	}
+	if sc.RefreshMargin >= lifetime {
+		return sc, &configError{"session.refresh_margin", fmt.Sprintf("%s is not shorter than session.lifetime (%s): every request would refresh", sc.RefreshMargin, lifetime)}
+	}
+	if sc.IdleTimeout >= lifetime {
+		return sc, &configError{"session.idle_timeout", fmt.Sprintf("%s is not shorter than session.lifetime (%s): it would never end a session", sc.IdleTimeout, lifetime)}
 	}
 	sc.SessionCache = s.CacheEntries
 	sc.Persistent = s.Persistent
@@ -627,4 +655,90 @@ func (fc *fileConfig) adminToken() (string, error) {
 		return "", &configError{"admin.listen", err.Error()}
 	}
 	return token, nil
+}
+
+// validListen checks a listen address: host:port with a port number (the
+// host may be empty: every interface). Empty addr is valid (unset).
+func validListen(field, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return &configError{field, fmt.Sprintf("%q: want host:port, e.g. 127.0.0.1:8080 (%s)", addr, strings.TrimPrefix(err.Error(), "address "+addr+": "))}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return &configError{field, fmt.Sprintf("%q: the port must be a number from 0 to 65535", addr)}
+	}
+	return nil
+}
+
+// validIssuer checks oidc.issuer before discovery would: an https URL with
+// a host (http only on loopback, like public_url: discovery and the keys
+// that sign ID tokens must not travel in clear), no query or fragment.
+func validIssuer(issuer string) error {
+	u, err := url.Parse(issuer)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return &configError{"oidc.issuer", fmt.Sprintf("%q: want an absolute https URL, e.g. https://idp.example.com", issuer)}
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return &configError{"oidc.issuer", fmt.Sprintf("%q: must be https (http only on loopback): discovery and the ID-token signing keys would travel in clear", issuer)}
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return &configError{"oidc.issuer", fmt.Sprintf("%q: an issuer has no query, fragment or credentials", issuer)}
+	}
+	return nil
+}
+
+// unknownKeys returns an error naming the first key of the mapping n (and of
+// the mappings inside it) that t, a struct with yaml tags, has no field for.
+// Anything that is not a mapping where t is a struct is left to the decoder.
+func unknownKeys(n *yaml.Node, t reflect.Type, path string) *configError {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			if tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]; tag != "" && tag != "-" {
+				fields[tag] = t.Field(i).Type
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if k == "<<" && n.Content[i].Tag == "!!merge" {
+				continue // a merge key: the decoder checks what it brings in
+			}
+			ft, ok := fields[k]
+			if !ok {
+				where := "top level"
+				if path != "" {
+					where = path
+				}
+				known := make([]string, 0, len(fields))
+				for f := range fields {
+					known = append(known, f)
+				}
+				slices.Sort(known)
+				return &configError{joinPath(path, k), fmt.Sprintf("unknown field %q (known at %s: %s), line %d", k, where, strings.Join(known, ", "), n.Content[i].Line)}
+			}
+			if err := unknownKeys(n.Content[i+1], ft, joinPath(path, k)); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := unknownKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }

@@ -250,6 +250,25 @@ func TestConfigInvalid(t *testing.T) {
 		}, field: "oidc.client_secret_file"},
 		{name: "oidc scopes without openid", mutate: func(m map[string]any) { oidcOf(m)["scopes"] = []string{"email"} }, field: "oidc", secret: "base-client-secret"},
 		{name: "oidc auth_method bogus", mutate: func(m map[string]any) { oidcOf(m)["auth_method"] = "bogus" }, field: "oidc"},
+		{name: "listen without host", mutate: func(m map[string]any) { m["listen"] = "23090" }, field: "listen"},
+		{name: "listen port not a number", mutate: func(m map[string]any) { m["listen"] = "127.0.0.1:http-alt" }, field: "listen"},
+		{name: "listen port out of range", mutate: func(m map[string]any) { m["listen"] = "127.0.0.1:65536" }, field: "listen"},
+		{name: "metrics_listen without host", mutate: func(m map[string]any) { m["metrics_listen"] = "9090" }, field: "metrics_listen"},
+		{name: "issuer scheme typo", mutate: func(m map[string]any) { oidcOf(m)["issuer"] = "htp://idp.example.com" }, field: "oidc.issuer"},
+		{name: "issuer relative", mutate: func(m map[string]any) { oidcOf(m)["issuer"] = "idp.example.com" }, field: "oidc.issuer"},
+		{name: "issuer http non-loopback", mutate: func(m map[string]any) { oidcOf(m)["issuer"] = "http://idp.example.com" }, field: "oidc.issuer"},
+		{name: "issuer with a query", mutate: func(m map[string]any) { oidcOf(m)["issuer"] = "https://idp.example.com/?tenant=1" }, field: "oidc.issuer"},
+		{name: "refresh_margin not under lifetime", mutate: func(m map[string]any) { sessionOf(m)["refresh_margin"] = "8h" }, field: "session.refresh_margin"},
+		{name: "refresh_margin over the default lifetime", mutate: func(m map[string]any) {
+			delete(sessionOf(m), "lifetime")
+			sessionOf(m)["refresh_margin"] = "9h"
+		}, field: "session.refresh_margin"},
+		{name: "idle_timeout not under lifetime", mutate: func(m map[string]any) { sessionOf(m)["idle_timeout"] = "8h" }, field: "session.idle_timeout"},
+		{name: "unknown nested key", mutate: func(m map[string]any) { oidcOf(m)["clent_id"] = "x" }, field: "oidc.clent_id"},
+		{name: "unknown top-level key", mutate: func(m map[string]any) { m["listn"] = "x" }, field: "listn"},
+		{name: "unknown key in a route", mutate: func(m map[string]any) {
+			m["routes"] = []map[string]any{{"path": "/api/", "upstrem": "http://127.0.0.1:9000"}}
+		}, field: "routes[0].upstrem"},
 		{name: "admin token without listen", mutate: func(m map[string]any) { m["admin"] = map[string]any{"token": strings.Repeat("t", 40)} }, field: "admin.listen"},
 		{name: "admin listen without token", mutate: func(m map[string]any) { m["admin"] = map[string]any{"listen": "127.0.0.1:9091"} }, field: "admin.token"},
 		{name: "admin token short", mutate: func(m map[string]any) {
@@ -335,4 +354,57 @@ func TestCheckPrintsNoSecrets(t *testing.T) {
 			t.Errorf("check output shows a secret:\n%s", s)
 		}
 	}
+}
+
+// TestConfigAcceptsEdges: the controls of TestConfigInvalid's new rules,
+// values at their edges that serve must accept.
+func TestConfigAcceptsEdges(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(map[string]any)
+	}{
+		{"listen on every interface", func(m map[string]any) { m["listen"] = ":8080" }},
+		{"listen on IPv6 loopback", func(m map[string]any) { m["listen"] = "[::1]:8080" }},
+		{"listen on the highest port", func(m map[string]any) { m["listen"] = "127.0.0.1:65535" }},
+		{"issuer http on loopback", func(m map[string]any) { oidcOf(m)["issuer"] = "http://127.0.0.1:8081" }},
+		{"issuer http on localhost with a path", func(m map[string]any) { oidcOf(m)["issuer"] = "http://localhost:8080/realms/app" }},
+		{"refresh_margin just under lifetime", func(m map[string]any) { sessionOf(m)["refresh_margin"] = "7h59m" }},
+		{"idle_timeout just under lifetime", func(m map[string]any) { sessionOf(m)["idle_timeout"] = "7h59m" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, t.TempDir(), tt.mutate)
+			if _, _, err := load("serve", []string{"-config", path}, noEnv); err != nil {
+				t.Fatalf("load: %v", err)
+			}
+		})
+	}
+	t.Run("YAML merge key", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "bff.yaml")
+		y := `public_url: "https://app.example.com"
+oidc:
+  issuer: "https://idp.example.com"
+  client_id: "bff-client"
+  client_secret: "base-client-secret"
+keys:
+  secrets: ["` + secretOne + `"]
+routes:
+  - &api
+    path: "/api/"
+    upstream: "http://127.0.0.1:9000"
+    token: "user"
+  - <<: *api
+    path: "/api2/"
+`
+		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, sc, err := load("serve", []string{"-config", path}, noEnv)
+		if err != nil {
+			t.Fatalf("load: %v", err)
+		}
+		if len(sc.Routes) != 2 || sc.Routes[1].Path != "/api2/" || sc.Routes[1].Upstream.String() != "http://127.0.0.1:9000" {
+			t.Errorf("routes %+v, want /api2/ merged from /api/", sc.Routes)
+		}
+	})
 }

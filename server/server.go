@@ -171,7 +171,7 @@ func New(cfg Config) (*Server, error) {
 		s.cfg.CookieName = "__Host-Http-bff"
 	}
 	if s.cfg.Lifetime <= 0 {
-		s.cfg.Lifetime = 8 * time.Hour
+		s.cfg.Lifetime = DefaultLifetime
 	}
 	if s.cfg.CSRFHeader == "" {
 		s.cfg.CSRFHeader, s.cfg.CSRFValue = "X-CSRF", "1"
@@ -517,3 +517,7 @@ func (s *Server) String() string {
 func (s *Server) providerClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: s.metrics.providerTransport(http.DefaultTransport)}
 }
+
+// DefaultLifetime is a session's absolute lifetime when Config.Lifetime is
+// zero.
+const DefaultLifetime = 8 * time.Hour
