@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -284,13 +285,13 @@ func TestDeployExampleConfig(t *testing.T) {
 	// The snapshot's directory must be writable at start: point it at the
 	// test's own, so that the check creates nothing under /var/lib.
 	cmd.Env = append(cmd.Env, "BFF_OIDC_CLIENT_SECRET="+clientSecret, "BFF_KEYS_SECRETS="+keySecret,
-		"BFF_REVOCATION_SNAPSHOT_FILE="+filepath.Join(t.TempDir(), "revoked"))
+		"BFF_CLUSTER_SECRET="+keySecret, "BFF_REVOCATION_SNAPSHOT_FILE="+filepath.Join(t.TempDir(), "revoked"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("bff check -config bff.yaml: %v\n%s", err, out)
 	}
 	s := string(out)
-	for _, want := range []string{"config ok", "public URL https://app.example.com", "route /api/ -> "} {
+	for _, want := range []string{"config ok", "public URL https://app.example.com", "route /api/ -> ", "cluster: gossip on 0.0.0.0:7946, joining [10.0.0.11:7946 10.0.0.12:7946 10.0.0.13:7946]"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("bff check output lacks %q:\n%s", want, s)
 		}
@@ -299,6 +300,26 @@ func TestDeployExampleConfig(t *testing.T) {
 		t.Errorf("bff check printed a secret")
 	}
 
+	t.Run("cluster_matches_nginx", func(t *testing.T) {
+		// Every instance nginx balances is in cluster.join (port 7946) and
+		// nothing else is: followed literally, logouts reach every instance.
+		var hosts, joins []string
+		for _, m := range regexp.MustCompile(`(?m)^\s*server\s+([0-9.]+):8080\b`).FindAllStringSubmatch(readFile(t, "nginx.conf"), -1) {
+			hosts = append(hosts, m[1]+":7946")
+		}
+		j := regexp.MustCompile(`(?m)^\s*join:\s*\[([^\]]*)\]`).FindStringSubmatch(readFile(t, "bff.yaml"))
+		if j == nil {
+			t.Fatal("bff.yaml has no cluster.join")
+		}
+		for _, e := range strings.Split(j[1], ",") {
+			joins = append(joins, strings.Trim(strings.TrimSpace(e), `"`))
+		}
+		slices.Sort(hosts)
+		slices.Sort(joins)
+		if len(hosts) != 3 || !slices.Equal(hosts, joins) {
+			t.Errorf("nginx balances %v, cluster.join lists %v", hosts, joins)
+		}
+	})
 	t.Run("matches_the_unit", func(t *testing.T) {
 		yaml, unit := readFile(t, "bff.yaml"), readFile(t, "bff.service")
 		// The snapshot lives in the unit's StateDirectory=bff, the only
