@@ -174,3 +174,31 @@ func BenchmarkFullSync(b *testing.B) {
 		})
 	}
 }
+
+// TestLeaveThenRebind: with its peers up a member leaves within
+// server's bound of one second (Leave returns nil only when the others were
+// told in time), the others see it go, and a new member binds the same
+// gossip port at once: a restart right after a stop works.
+func TestLeaveThenRebind(t *testing.T) {
+	a := start(t, secret)
+	b := start(t, secret, a.addr)
+	c := start(t, secret, a.addr)
+	eventually(t, "three members", func() bool { return len(a.c.Members()) == 3 && len(c.c.Members()) == 3 })
+	if err := b.c.Leave(time.Second); err != nil {
+		t.Fatalf("Leave with peers up: %v", err)
+	}
+	eventually(t, "b gone", func() bool { return len(a.c.Members()) == 2 && len(c.c.Members()) == 2 })
+	list, err := revocation.New(revocation.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(Config{Bind: b.addr, Join: []string{a.addr}, Secret: secret, JoinTimeout: 3 * time.Second, Logger: slog.New(slog.DiscardHandler)}, list)
+	if err != nil {
+		t.Fatalf("binding the left member's port again: %v", err)
+	}
+	t.Cleanup(func() { again.Leave(time.Second) })
+	if err := again.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "restarted member back", func() bool { return len(a.c.Members()) == 3 })
+}

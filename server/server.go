@@ -340,7 +340,7 @@ func (s *Server) refreshRefused(r *http.Request, sess *session.Session) {
 func (s *Server) Close() error {
 	var err error
 	if s.cluster != nil {
-		err = s.cluster.Leave(5 * time.Second)
+		err = s.cluster.Leave(leaveTimeout)
 	}
 	return errors.Join(err, s.revoked.Close())
 }
@@ -517,6 +517,12 @@ func (s *Server) String() string {
 func (s *Server) providerClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: s.metrics.providerTransport(http.DefaultTransport)}
 }
+
+// leaveTimeout bounds telling the cluster this member is going, at stop:
+// with the peers up it takes a few gossip rounds (about 200 ms); when they
+// are unreachable, waiting longer helps nobody (they notice by probing) and
+// would hold the gossip port from a restart.
+const leaveTimeout = time.Second
 
 // DefaultLifetime is a session's absolute lifetime when Config.Lifetime is
 // zero.
