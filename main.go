@@ -46,7 +46,7 @@ Every config field can also be set as BFF_<UPPER_SNAKE_PATH>, e.g. BFF_OIDC_CLIE
 var synopses = map[string]string{
 	"serve":   "serve [-config bff.yaml]\n\nRuns the BFF. The config file defaults to $BFF_CONFIG; every field can also be set\nas BFF_<UPPER_SNAKE_PATH>.",
 	"check":   "check [-config bff.yaml]\n\nValidates a config, prints what the BFF would do (no secrets) and what the provider\noffers, without binding a port.",
-	"demo":    "demo [flags]\n\nRuns the BFF with an embedded identity provider, a sample API and a sample page.",
+	"demo":    "demo [flags]\n\nRuns the BFF with an embedded identity provider, a sample API and a sample page; with\n-static-dir and -route, your own app and API behind it instead.",
 	"keygen":  "keygen\n\nPrints a fresh master secret (base64, 32 bytes) for keys.secrets.",
 	"version": "version\n\nPrints the version, commit, build date and Go version.",
 }
@@ -407,6 +407,14 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
 	}
 	addr, idpAddr, apiAddr, ttl := o.addr, o.idpAddr, o.apiAddr, o.ttl
+	var ownRoutes []proxy.Route
+	for _, r := range o.routes {
+		rt, err := parseDemoRoute(r)
+		if err != nil {
+			return err
+		}
+		ownRoutes = append(ownRoutes, rt)
+	}
 	p, err := demoPublicURL(*o.addr, *o.public)
 	if err != nil {
 		return err
@@ -434,25 +442,38 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer idp.Close()
-	api, err := demo.StartAPI(ctx, demo.APIConfig{Addr: *apiAddr, Issuer: idp.Issuer(), Audience: clientID, Logger: log})
-	if err != nil {
-		return err
+	// Your own API (-route) replaces the sample one; your own files
+	// (-static-dir) the sample page.
+	routes, apiLine := ownRoutes, "yours: "
+	for _, r := range ownRoutes {
+		apiLine += r.Path + " -> " + r.Upstream.String() + "  "
 	}
-	defer api.Close()
-	apiURL, err := url.Parse(api.URL())
-	if err != nil {
-		return err
+	if len(routes) == 0 {
+		api, err := demo.StartAPI(ctx, demo.APIConfig{Addr: *apiAddr, Issuer: idp.Issuer(), Audience: clientID, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer api.Close()
+		apiURL, err := url.Parse(api.URL())
+		if err != nil {
+			return err
+		}
+		routes, apiLine = []proxy.Route{{Path: "/api/", Upstream: apiURL, Token: proxy.TokenUser}}, api.URL()
 	}
-	srv, err := server.New(server.Config{
+	sc := server.Config{
 		PublicURL:     *public,
 		OIDC:          oauth.Config{Issuer: idp.Issuer(), ClientID: clientID, ClientSecret: clientSecret, PostLogoutRedirectURL: *public + "/"},
 		Secrets:       [][]byte{masterBytes},
 		Lifetime:      8 * time.Hour,
 		RefreshMargin: 30 * time.Second,
-		Routes:        []proxy.Route{{Path: "/api/", Upstream: apiURL, Token: proxy.TokenUser}},
+		Routes:        routes,
 		Static:        demo.Page(),
 		Logger:        log,
-	})
+	}
+	if *o.staticDir != "" {
+		sc.Static, sc.StaticDir = nil, *o.staticDir
+	}
+	srv, err := server.New(sc)
 	if err != nil {
 		return err
 	}
@@ -468,24 +489,45 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
   (a new secret each run): client_id %q, client_secret %q,
   redirect URI %s/auth/callback, post-logout redirect URI %s/
 
-`, *public, demo.DefaultUsername, demo.DefaultPassword, idp.Issuer(), api.URL(), *ttl, clientID, clientSecret, *public, *public)
+`, *public, demo.DefaultUsername, demo.DefaultPassword, idp.Issuer(), strings.TrimSpace(apiLine), *ttl, clientID, clientSecret, *public, *public)
 	return listenAndServe(ctx, *addr, srv, nil, log)
 }
 
 // demoOptions are demo's flags.
 type demoOptions struct {
-	addr, public, idpAddr, apiAddr *string
-	ttl                            *time.Duration
+	addr, public, idpAddr, apiAddr, staticDir *string
+	ttl                                       *time.Duration
+	routes                                    stringList
+}
+
+// stringList is a flag that may be repeated.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// parseDemoRoute reads -route PREFIX=URL: a route that sends the session's
+// access token, like the sample API's.
+func parseDemoRoute(s string) (proxy.Route, error) {
+	path, upstream, ok := strings.Cut(s, "=")
+	u, err := url.Parse(upstream)
+	if !ok || !strings.HasPrefix(path, "/") || err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return proxy.Route{}, fmt.Errorf("demo: -route %q: want PREFIX=URL, e.g. /api/=http://127.0.0.1:3000", s)
+	}
+	return proxy.Route{Path: path, Upstream: u, Token: proxy.TokenUser}, nil
 }
 
 func newDemoOptions(fs *flag.FlagSet) *demoOptions {
-	return &demoOptions{
-		addr:    fs.String("addr", "127.0.0.1:8080", "BFF listen address"),
-		public:  fs.String("public-url", "", "origin the browser uses (default http://localhost:PORT of -addr)"),
-		idpAddr: fs.String("idp-addr", demo.DefaultProviderAddr, "demo identity provider address"),
-		apiAddr: fs.String("api-addr", demo.DefaultAPIAddr, "demo API address"),
-		ttl:     fs.Duration("access-ttl", 2*time.Minute, "access token lifetime at the demo provider"),
+	o := &demoOptions{
+		addr:      fs.String("addr", "127.0.0.1:8080", "BFF listen address"),
+		public:    fs.String("public-url", "", "origin the browser uses (default http://localhost:PORT of -addr)"),
+		idpAddr:   fs.String("idp-addr", demo.DefaultProviderAddr, "demo identity provider address"),
+		apiAddr:   fs.String("api-addr", demo.DefaultAPIAddr, "demo API address"),
+		ttl:       fs.Duration("access-ttl", 2*time.Minute, "access token lifetime at the demo provider"),
+		staticDir: fs.String("static-dir", "", "your app's built files, served instead of the sample page (index.html for /)"),
 	}
+	fs.Var(&o.routes, "route", "your API as PREFIX=URL (repeatable), instead of the sample API; calls get the user's access token")
+	return o
 }
 
 // demoPublicURL is -public-url, or the origin a browser on this machine

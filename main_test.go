@@ -12,6 +12,7 @@ import (
 
 	"github.com/bff-project/bff/internal/testsupport"
 	"github.com/bff-project/bff/keys"
+	"github.com/bff-project/bff/proxy"
 )
 
 // syncBuffer collects output that several goroutines write.
@@ -238,6 +239,24 @@ func TestServeStartsAndStops(t *testing.T) {
 	for _, s := range []string{"serve-test-client-secret", secretOne} {
 		if strings.Contains(logs, s) {
 			t.Errorf("serve logged a secret:\n%s", logs)
+		}
+	}
+}
+
+func TestParseDemoRoute(t *testing.T) {
+	good := []struct{ in, path, upstream string }{
+		{"/api/=http://127.0.0.1:3000", "/api/", "http://127.0.0.1:3000"},
+		{"/v1/=https://api.example.com/base", "/v1/", "https://api.example.com/base"},
+	}
+	for _, tt := range good {
+		r, err := parseDemoRoute(tt.in)
+		if err != nil || r.Path != tt.path || r.Upstream.String() != tt.upstream || r.Token != proxy.TokenUser {
+			t.Errorf("parseDemoRoute(%q) = %+v, %v", tt.in, r, err)
+		}
+	}
+	for _, bad := range []string{"/api/", "api/=http://x", "/api/=", "/api/=127.0.0.1:3000", "/api/=ftp://x", "=http://x"} {
+		if _, err := parseDemoRoute(bad); err == nil || !strings.Contains(err.Error(), "-route") {
+			t.Errorf("parseDemoRoute(%q) = %v, want an error naming -route", bad, err)
 		}
 	}
 }
