@@ -149,6 +149,13 @@ func TestLogoutWithSession(t *testing.T) {
 		if !strings.Contains(other.logs.String(), "refresh refused, session ended") {
 			t.Errorf("the other instance did not log a refused refresh:\n%s", other.logs)
 		}
+		// The session went on the revocation list, and counts as such.
+		if got := metricValue(t, other.srv, `bff_revocations_total{kind="refresh_refused"}`); got != 1 {
+			t.Errorf(`bff_revocations_total{kind="refresh_refused"} = %v, want 1`, got)
+		}
+		if strings.Contains(other.logs.String(), "session could not be revoked") {
+			t.Errorf("the refused session could not be revoked:\n%s", other.logs)
+		}
 	})
 }
 
