@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/bff-project/bff/internal/testsupport"
-	"github.com/bff-project/bff/oauth"
 )
 
 const testAdminToken = "admin-token-0123456789abcdef0123456789"
@@ -19,20 +18,14 @@ const testAdminToken = "admin-token-0123456789abcdef0123456789"
 func newAdminServer(t *testing.T, now time.Time) (*Server, http.Handler, *testsupport.Buffer) {
 	t.Helper()
 	logs := &testsupport.Buffer{}
-	s, err := New(Config{
-		PublicURL: "https://app.example.com",
-		OIDC:      oauth.Config{Issuer: "http://127.0.0.1:1", ClientID: "bff-test", ClientSecret: "client-secret"},
-		Secrets: [][]byte{
+	s := newTestServer(t, "http://127.0.0.1:1", func(c *Config) {
+		c.Secrets = [][]byte{
 			[]byte("0123456789abcdef0123456789ABCDEF-admin-one"),
 			[]byte("0123456789abcdef0123456789ABCDEF-admin-two"),
-		},
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
-		Now:    func() time.Time { return now },
+		}
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+		c.Now = func() time.Time { return now }
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
 	h, err := s.AdminHandler(testAdminToken)
 	if err != nil {
 		t.Fatal(err)

@@ -2,12 +2,10 @@ package server
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/bff-project/bff/cluster"
-	"github.com/bff-project/bff/oauth"
 )
 
 // newMember is a clustered Server named name, reached by the others at
@@ -16,22 +14,12 @@ import (
 func newMember(t *testing.T, name, internalURL string, join ...string) (*Server, string) {
 	t.Helper()
 	bind := freeGossipPort(t)
-	s, err := New(Config{
-		PublicURL: "https://app.example.com",
-		OIDC:      oauth.Config{Issuer: "http://127.0.0.1:1", ClientID: "bff-test", ClientSecret: "client-secret"},
-		Secrets:   [][]byte{[]byte("0123456789abcdef0123456789ABCDEF-internal-test")},
-		Cluster: &cluster.Config{
-			Bind: bind, Join: join, Name: name,
-			Secret: []byte("0123456789abcdef0123456789abcdef"),
-		},
-		InternalURL: internalURL,
-		Logger:      slog.New(slog.DiscardHandler),
+	s := newTestServer(t, "http://127.0.0.1:1", func(c *Config) {
+		c.Cluster = &cluster.Config{Bind: bind, Join: join, Name: name, Secret: []byte("0123456789abcdef0123456789abcdef")}
+		c.InternalURL = internalURL
 	})
-	if err != nil {
-		t.Fatalf("New %s: %v", name, err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); s.Close() })
+	t.Cleanup(cancel) // before the Close newTestServer registered
 	if err := s.cluster.Run(ctx); err != nil {
 		t.Fatalf("%s: cluster.Run: %v", name, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -114,23 +113,13 @@ func newForwardMember(t *testing.T, name, issuer string, internal bool, join ...
 		internalURL = ts.URL
 	}
 	bind := freeGossipPort(t)
-	s, err := New(Config{
-		PublicURL: "https://app.example.com",
-		OIDC:      oauth.Config{Issuer: issuer, ClientID: "bff-test", ClientSecret: "client-secret"},
-		Secrets:   [][]byte{[]byte("0123456789abcdef0123456789ABCDEF-internal-test")},
-		Cluster: &cluster.Config{
-			Bind: bind, Join: join, Name: name,
-			Secret: []byte("0123456789abcdef0123456789abcdef"),
-		},
-		InternalURL: internalURL,
-		Logger:      slog.New(slog.DiscardHandler),
+	s := newTestServer(t, issuer, func(c *Config) {
+		c.Cluster = &cluster.Config{Bind: bind, Join: join, Name: name, Secret: []byte("0123456789abcdef0123456789abcdef")}
+		c.InternalURL = internalURL
 	})
-	if err != nil {
-		t.Fatalf("New %s: %v", name, err)
-	}
 	m.Server = s
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); s.Close() })
+	t.Cleanup(cancel) // before the Close newTestServer registered
 	if err := s.cluster.Run(ctx); err != nil {
 		t.Fatalf("%s: cluster.Run: %v", name, err)
 	}

@@ -1,11 +1,8 @@
 package server
 
 import (
-	"log/slog"
 	"testing"
 	"time"
-
-	"github.com/bff-project/bff/oauth"
 )
 
 // TestCodeClass: the code label of bff_http_requests_total is the status
@@ -33,16 +30,7 @@ func TestCodeClass(t *testing.T) {
 // timeout, and a short one: without it a provider that accepts connections
 // and never answers would hold discovery, and so readiness, for ever.
 func TestProviderClientBounded(t *testing.T) {
-	s, err := New(Config{
-		PublicURL: "https://app.example.com",
-		OIDC:      oauth.Config{Issuer: "http://127.0.0.1:1", ClientID: "bff-test", ClientSecret: "client-secret"},
-		Secrets:   [][]byte{[]byte("0123456789abcdef0123456789ABCDEF-internal-test")},
-		Logger:    slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := newTestServer(t, "http://127.0.0.1:1", nil)
 	if c := s.providerClient(); c.Timeout <= 0 || c.Timeout > 30*time.Second || c.Transport == nil {
 		t.Errorf("provider client timeout %s, transport %T; want a timeout of at most 30 s and the metrics' transport", c.Timeout, c.Transport)
 	}

@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/bff-project/bff/oauth"
 )
 
 // TestLoginPushesAuthorizationRequest: with a provider that offers PAR,
@@ -45,16 +42,7 @@ func TestLoginPushesAuthorizationRequest(t *testing.T) {
 		}
 	}))
 	t.Cleanup(op.Close)
-	s, err := New(Config{
-		PublicURL: "https://app.example.com",
-		OIDC:      oauth.Config{Issuer: op.URL, ClientID: "bff-test", ClientSecret: "client-secret"},
-		Secrets:   [][]byte{[]byte("0123456789abcdef0123456789ABCDEF-internal-test")},
-		Logger:    slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := newTestServer(t, op.URL, nil)
 	if err := s.idp.Discover(context.Background()); err != nil {
 		t.Fatal(err)
 	}

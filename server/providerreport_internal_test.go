@@ -3,13 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/bff-project/bff/oauth"
 )
 
 // TestProviderReport: `bff check`'s description of the provider follows its
@@ -58,16 +55,7 @@ func TestProviderReport(t *testing.T) {
 				json.NewEncoder(w).Encode(doc)
 			}))
 			t.Cleanup(op.Close)
-			s, err := New(Config{
-				PublicURL: "https://app.example.com",
-				OIDC:      oauth.Config{Issuer: op.URL, ClientID: "bff-test", ClientSecret: "client-secret"},
-				Secrets:   [][]byte{[]byte("0123456789abcdef0123456789ABCDEF-internal-test")},
-				Logger:    slog.New(slog.DiscardHandler),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
+			s := newTestServer(t, op.URL, nil)
 			report, err := s.ProviderReport(context.Background())
 			if err != nil {
 				t.Fatalf("ProviderReport: %v", err)
@@ -80,16 +68,7 @@ func TestProviderReport(t *testing.T) {
 		})
 	}
 	t.Run("provider unreachable", func(t *testing.T) {
-		s, err := New(Config{
-			PublicURL: "https://app.example.com",
-			OIDC:      oauth.Config{Issuer: "http://127.0.0.1:1", ClientID: "bff-test", ClientSecret: "client-secret"},
-			Secrets:   [][]byte{[]byte("0123456789abcdef0123456789ABCDEF-internal-test")},
-			Logger:    slog.New(slog.DiscardHandler),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
+		s := newTestServer(t, "http://127.0.0.1:1", nil)
 		if report, err := s.ProviderReport(context.Background()); err == nil || report != "" {
 			t.Errorf("ProviderReport = %q, %v; want an error", report, err)
 		}
