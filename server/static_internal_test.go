@@ -23,6 +23,7 @@ func TestStaticHashedName(t *testing.T) {
 		{"index-xkdqazqA.js", true},                // A, with nothing after it: not camel case
 		{"index-xkdqazqZ.js", true},                // Z likewise
 		{"vendor-myDatabase.js", false},            // camel case, the capital followed by an a
+		{"vendor-AzureBlobZz.js", false},           // Pascal case, capitals followed by a z
 		{"Inter-roman.var.3F2A9C1B.woff2", true},   // upper-case hex
 		{"vendor-library.js", false},               // a word
 		{"vendor-myLibrary.js", false},             // camel case
