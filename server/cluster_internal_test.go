@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bff-project/bff/cluster"
+	"github.com/bff-project/bff/revocation"
 )
 
 // newMember is a clustered Server named name, reached by the others at
@@ -59,6 +60,20 @@ func TestUseOnceScope(t *testing.T) {
 	}
 	if first, err := b.useOnce(onceInternal, "internal-request-id", exp); !first || err != nil {
 		t.Errorf("a's internal id on b: first=%v err=%v, want a first use (not replicated)", first, err)
+	}
+
+	// A revocation on a reaches b, and a counts the gossip it sent.
+	sent := counterValue(t, a.metrics.gossipSent)
+	if err := a.revoke(revocation.Entry{Kind: revocation.KindSession, Key: "sid-revoked-on-a", Expiry: exp}); err != nil {
+		t.Fatalf("revoke on a: %v", err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !b.revoked.Revoked("sid-revoked-on-a", "", "", time.Now()); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation on a never reached b")
+		}
+	}
+	if got := counterValue(t, a.metrics.gossipSent) - sent; got != 1 {
+		t.Errorf("bff_gossip_sent_total moved by %v for one revocation, want 1", got)
 	}
 }
 

@@ -105,6 +105,13 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("/metrics shows %q", leak)
 		}
 	}
+	// The signed-in calls opened the session cookie; nothing was refused.
+	if got := metricValue(t, e.srv, `bff_sessions_total{event="opened"}`); got < 1 {
+		t.Errorf(`bff_sessions_total{event="opened"} = %v, want >= 1`, got)
+	}
+	if strings.Contains(body, `bff_sessions_total{event="refused_`) {
+		t.Errorf("a good session was counted as refused:\n%s", body)
+	}
 
 	pub := newEnv(t, envOptions{config: func(c *server.Config) { c.PublicMetrics = true }})
 	if r := pub.browser().get("/metrics"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "bff_revocation_list_entries") {
