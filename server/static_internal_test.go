@@ -1,6 +1,13 @@
 package server
 
-import "testing"
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 // TestStaticHashedName: what bundlers emit is hashed (immutable); words,
 // versions and numbers are not (revalidated). A false "hashed" would keep a
@@ -100,5 +107,31 @@ func TestStaticValidCSP(t *testing.T) {
 				t.Errorf("error %q does not start with the package name", err)
 			}
 		})
+	}
+}
+
+// TestStaticDirHandler: the app-files handler on its own (outside the
+// server) serves a file and answers a miss and a wrong method with their
+// status, as text.
+func TestStaticDirHandler(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<p>app</p>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := staticDir(dir)
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{http.MethodGet, "/", http.StatusOK, "<p>app</p>"},
+		{http.MethodGet, "/missing.js", http.StatusNotFound, "Not Found"},
+		{http.MethodPost, "/", http.StatusMethodNotAllowed, "Method Not Allowed"},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(tt.method, tt.path, nil))
+		if w.Code != tt.status || !strings.Contains(w.Body.String(), tt.body) {
+			t.Errorf("%s %s: %d %q, want %d %q", tt.method, tt.path, w.Code, w.Body, tt.status, tt.body)
+		}
 	}
 }
