@@ -282,3 +282,33 @@ func TestDiscoverConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestCapabilities: what discovery found, endpoint by endpoint, and
+// ErrNotReady before it ran.
+func TestCapabilities(t *testing.T) {
+	p := newFakeProvider(t)
+	c, err := New(p.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Capabilities(); !errors.Is(err, ErrNotReady) {
+		t.Errorf("Capabilities before Discover: %v, want ErrNotReady", err)
+	}
+	full := p.client(nil)
+	got, err := full.Capabilities()
+	want := Capabilities{TokenAuthMethod: AuthMethodBasic, IssParameter: true, EndSession: true, Revocation: true, UserInfo: true}
+	if err != nil || got != want {
+		t.Errorf("Capabilities = %+v, %v; want %+v", got, err, want)
+	}
+	bare := newFakeProvider(t)
+	for _, k := range []string{"end_session_endpoint", "revocation_endpoint", "userinfo_endpoint", "authorization_response_iss_parameter_supported"} {
+		delete(bare.meta, k)
+	}
+	bare.meta["backchannel_logout_supported"] = true
+	bare.meta["token_endpoint_auth_methods_supported"] = []string{AuthMethodPost}
+	got, err = bare.client(nil).Capabilities()
+	want = Capabilities{TokenAuthMethod: AuthMethodPost, BackchannelLogout: true}
+	if err != nil || got != want {
+		t.Errorf("Capabilities of a bare provider = %+v, %v; want %+v", got, err, want)
+	}
+}

@@ -543,6 +543,11 @@ func TestCallbackExpiry(t *testing.T) {
 			want:   testNow.Add(DefaultAccessLifetime),
 		},
 		{
+			name:   "opaque access token: five minutes",
+			access: func(t *testing.T) string { return testAccess },
+			want:   testNow.Add(5 * time.Minute),
+		},
+		{
 			name: "JWT access token without exp",
 			access: func(t *testing.T) string {
 				return signGood(t, map[string]any{"sub": testSubject})
@@ -777,12 +782,14 @@ func TestCallbackMaxAge(t *testing.T) {
 	tests := []callbackTest{
 		{name: "recent", flow: maxAge(5 * time.Minute), claim: authTime(ago(time.Minute))},
 		{name: "as old as allowed with skew", flow: maxAge(5 * time.Minute), claim: authTime(ago(5*time.Minute + AuthTimeSkew - time.Second))},
+		{name: "a minute past max_age: the skew of two", flow: maxAge(5 * time.Minute), claim: authTime(ago(6 * time.Minute))},
 		{name: "auth_time as a fraction", flow: maxAge(5 * time.Minute), claim: authTime(float64(ago(time.Minute)) + 0.5)},
 		{name: "zero just now", flow: maxAge(0), claim: authTime(ago(0))},
 		{name: "not asked, no auth_time"},
 		{name: "not asked, old auth_time", claim: authTime(ago(24 * time.Hour))},
 
 		{name: "too old", flow: maxAge(5 * time.Minute), claim: authTime(ago(5*time.Minute + AuthTimeSkew + time.Second)), wantErr: ErrAuthTooOld},
+		{name: "three minutes past max_age", flow: maxAge(5 * time.Minute), claim: authTime(ago(8 * time.Minute)), wantErr: ErrAuthTooOld},
 		{name: "zero and old", flow: maxAge(0), claim: authTime(ago(AuthTimeSkew + time.Minute)), wantErr: ErrAuthTooOld},
 		{name: "no auth_time", flow: maxAge(time.Hour), wantErr: ErrAuthTooOld},
 		{name: "auth_time not a number", flow: maxAge(time.Hour), claim: authTime("yesterday"), wantErr: errAny},

@@ -42,6 +42,9 @@ func TestVerifyLogoutToken(t *testing.T) {
 		{name: "no jti", edit: func(m map[string]any) { delete(m, "jti") }},
 		{name: "no iat", edit: func(m map[string]any) { delete(m, "iat") }},
 		{name: "iat too old", edit: func(m map[string]any) { m["iat"] = testNow.Add(-10 * time.Minute).Unix() }},
+		{name: "iat 4 minutes ago (a delivery retried)", edit: func(m map[string]any) { m["iat"] = testNow.Add(-4 * time.Minute).Unix() }, ok: true},
+		{name: "jti of 256 bytes", edit: func(m map[string]any) { m["jti"] = strings.Repeat("j", 256) }, ok: true},
+		{name: "jti of 257 bytes", edit: func(m map[string]any) { m["jti"] = strings.Repeat("j", 257) }},
 		{name: "iat in the future", edit: func(m map[string]any) { m["iat"] = testNow.Add(10 * time.Minute).Unix() }},
 		{name: "expired", edit: func(m map[string]any) { m["exp"] = testNow.Add(-time.Second).Unix() }},
 		{name: "no events", edit: func(m map[string]any) { delete(m, "events") }},
@@ -73,7 +76,7 @@ func TestVerifyLogoutToken(t *testing.T) {
 				if err != nil {
 					t.Fatalf("VerifyLogoutToken: %v", err)
 				}
-				if lt.JTI != "jti-1" || lt.Subject != m["sub"] && m["sub"] != nil || lt.SessionID != m["sid"] && m["sid"] != nil {
+				if lt.JTI != m["jti"] || lt.Subject != m["sub"] && m["sub"] != nil || lt.SessionID != m["sid"] && m["sid"] != nil {
 					t.Errorf("got %+v", lt)
 				}
 				return
