@@ -68,6 +68,22 @@ func TestNewValidation(t *testing.T) {
 		if _, err := r.Lookup(k.ID); err != nil {
 			t.Fatal(err)
 		}
+		// The default window is a day: yesterday's key (a session sealed
+		// a rotation ago) still opens, one from two days ago does not.
+		c := newClock(time.Now())
+		r, err = New(Config{Secrets: [][]byte{secret(1)}, Now: c.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := r.Sealing().ID
+		c.add(23 * time.Hour)
+		if _, err := r.Lookup(old); err != nil {
+			t.Errorf("a key of 23 hours ago under the default window: %v", err)
+		}
+		c.add(2 * 24 * time.Hour)
+		if _, err := r.Lookup(old); !errors.Is(err, ErrUnknownKey) {
+			t.Errorf("a key of three days ago under the default window: %v, want ErrUnknownKey", err)
+		}
 	})
 	t.Run("error names no secret", func(t *testing.T) {
 		s := []byte(strings.Repeat("S", 20))

@@ -180,6 +180,11 @@ func TestUserInfo(t *testing.T) {
 			wantErr: ErrProvider,
 		},
 		{
+			name:    "500 is the provider's too",
+			reply:   func(*testing.T) reply { return reply{status: http.StatusInternalServerError} },
+			wantErr: ErrProvider,
+		},
+		{
 			name: "token refused",
 			reply: func(*testing.T) reply {
 				return reply{status: http.StatusUnauthorized, body: "secret-in-the-body " + testAccess}
