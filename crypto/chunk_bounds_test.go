@@ -81,3 +81,32 @@ func TestHeaderBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderBytesOverBudget: a value too large for Write is counted as if
+// its last chunk had room (the over-budget warning reports that size): past
+// the largest value Write takes, every extra byte adds one byte, no more
+// chunk names.
+func TestHeaderBytesOverBudget(t *testing.T) {
+	c, err := NewChunker(ChunkConfig{Name: "__Host-Http-bff", MaxChunks: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fits := func(n int) bool { return c.Write(http.Header{}, nil, strings.Repeat("v", n)) == nil }
+	lo, hi := 1, 1<<16 // fits(lo), !fits(hi)
+	if !fits(lo) || fits(hi) {
+		t.Fatalf("fits(%d)=%v fits(%d)=%v", lo, fits(lo), hi, fits(hi))
+	}
+	for hi-lo > 1 {
+		if mid := (lo + hi) / 2; fits(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	largest := c.HeaderBytes(strings.Repeat("v", lo))
+	for _, extra := range []int{1, 1000, 20000} {
+		if got := c.HeaderBytes(strings.Repeat("v", lo+extra)); got != largest+extra {
+			t.Errorf("%d bytes over the largest value (%d): HeaderBytes %d, want %d", extra, lo, got, largest+extra)
+		}
+	}
+}
