@@ -35,7 +35,6 @@ commands:
   demo                     run the BFF with an embedded identity provider, API and page
   keygen                   print a fresh master secret (base64, 32 bytes)
   check -config bff.yaml   validate a config and print what it would do, without secrets
-
   version                  print the version, commit, build date and Go version
 
 Every config field can also be set as BFF_<UPPER_SNAKE_PATH>, e.g. BFF_OIDC_CLIENT_SECRET.
