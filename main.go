@@ -269,7 +269,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			reload(args, getenv, srv, certs, logger)
+			reload(fc, args, getenv, srv, certs, logger)
 		}
 	}()
 	if fc.MetricsListen != "" {
@@ -303,8 +303,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 // reload re-reads the configuration and applies what can change while
 // running. Anything wrong keeps the running configuration.
-func reload(args []string, getenv func(string) string, srv *server.Server, certs *certLoader, log *slog.Logger) {
-	_, sc, err := load("serve", args, getenv)
+func reload(running *fileConfig, args []string, getenv func(string) string, srv *server.Server, certs *certLoader, log *slog.Logger) {
+	fc, sc, err := load("serve", args, getenv)
+	if err == nil {
+		if field := mainRestartField(running, fc); field != "" {
+			err = fmt.Errorf("reload: %s changed; that needs a restart", field)
+		}
+	}
 	if err == nil {
 		err = srv.Reload(sc)
 	}
@@ -544,4 +549,29 @@ func demoPublicURL(addr, public string) (string, error) {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+// mainRestartField names the first setting this package applies at start
+// only (listeners, logging, the admin API) that differs between running and
+// next, or "". server.Reload checks the server's own.
+func mainRestartField(running, next *fileConfig) string {
+	rt, _ := running.adminToken()
+	nt, _ := next.adminToken()
+	for _, c := range []struct {
+		field   string
+		changed bool
+	}{
+		{"listen", next.Listen != running.Listen},
+		{"metrics_listen", next.MetricsListen != running.MetricsListen},
+		{"admin.listen", next.Admin.Listen != running.Admin.Listen},
+		{"admin.token", nt != rt},
+		{"log.format", next.Log.Format != running.Log.Format},
+		{"log.level", next.Log.Level != running.Log.Level},
+		{"tls", next.TLS != running.TLS},
+	} {
+		if c.changed {
+			return c.field
+		}
+	}
+	return ""
 }

@@ -260,3 +260,47 @@ func TestParseDemoRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestMainRestartField: a reload that changes a listener, the logging or the
+// admin API is refused by name (they are set up once, at start); the same
+// file, and one that changes only what the server reloads, is not.
+func TestMainRestartField(t *testing.T) {
+	base := func(t *testing.T, mutate func(m map[string]any)) *fileConfig {
+		t.Helper()
+		path := writeConfig(t, t.TempDir(), func(m map[string]any) {
+			m["admin"] = map[string]any{"listen": "127.0.0.1:9091", "token": strings.Repeat("a", 40)}
+			if mutate != nil {
+				mutate(m)
+			}
+		})
+		fc, _, err := load("serve", []string{"-config", path}, noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fc
+	}
+	running := base(t, nil)
+	tests := []struct {
+		name   string
+		mutate func(m map[string]any)
+		want   string
+	}{
+		{"same file", nil, ""},
+		{"routes only (the server reloads them)", func(m map[string]any) {
+			m["routes"] = []map[string]any{{"path": "/v2/", "upstream": "http://127.0.0.1:9001"}}
+		}, ""},
+		{"listen", func(m map[string]any) { m["listen"] = "127.0.0.1:8081" }, "listen"},
+		{"metrics_listen", func(m map[string]any) { m["metrics_listen"] = "127.0.0.1:9090" }, "metrics_listen"},
+		{"admin listener", func(m map[string]any) { m["admin"].(map[string]any)["listen"] = "127.0.0.1:9092" }, "admin.listen"},
+		{"admin token", func(m map[string]any) { m["admin"].(map[string]any)["token"] = strings.Repeat("b", 40) }, "admin.token"},
+		{"log level", func(m map[string]any) { m["log"] = map[string]any{"level": "debug"} }, "log.level"},
+		{"log format", func(m map[string]any) { m["log"] = map[string]any{"format": "text"} }, "log.format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mainRestartField(running, base(t, tt.mutate)); got != tt.want {
+				t.Errorf("mainRestartField = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
