@@ -86,12 +86,10 @@ func (s *Server) adminRevoke(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "give exactly one of sub and sid"})
 		return
 	}
-	now := s.now()
-	until := now.Add(s.cfg.Lifetime)
-	e := revocation.Entry{Kind: revocation.KindSubject, Key: req.Sub, Before: now, Expiry: until}
+	e := s.endSessionsEntry(req.Sid, req.Sub, s.now())
 	by := "subject"
 	if req.Sid != "" {
-		e, by = revocation.Entry{Kind: revocation.KindIdPSession, Key: req.Sid, Expiry: until}, "provider_session"
+		by = "provider_session"
 	}
 	if err := s.revoke(e); err != nil {
 		status, code := http.StatusServiceUnavailable, "temporarily_unavailable"
@@ -104,7 +102,7 @@ func (s *Server) adminRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.revocation.WithLabelValues("admin").Inc()
 	s.log.Warn("admin revocation", "by", by, "sub_hash", oauth.ShortHash(req.Sub), "sid_hash", oauth.ShortHash(req.Sid), "peer", r.RemoteAddr)
-	adminJSON(w, http.StatusOK, map[string]string{"revoked": by, "until": until.UTC().Format(time.RFC3339)})
+	adminJSON(w, http.StatusOK, map[string]string{"revoked": by, "until": e.Expiry.UTC().Format(time.RFC3339)})
 }
 
 // adminStatus answers GET /admin/v1/status.

@@ -50,12 +50,7 @@ func (s *Server) backchannelLogout(c *gin.Context) {
 		s.abort(c, errReplay)
 		return
 	}
-	until := now.Add(s.cfg.Lifetime)
-	e := revocation.Entry{Kind: revocation.KindIdPSession, Key: lt.SessionID, Expiry: until}
-	if lt.SessionID == "" {
-		e = revocation.Entry{Kind: revocation.KindSubject, Key: lt.Subject, Before: now, Expiry: until}
-	}
-	if err := s.revoke(e); err != nil {
+	if err := s.revoke(s.endSessionsEntry(lt.SessionID, lt.Subject, now)); err != nil {
 		s.abort(c, err)
 		return
 	}
@@ -66,4 +61,15 @@ func (s *Server) backchannelLogout(c *gin.Context) {
 	}
 	s.log.Info("back-channel logout", "by", by, "sid_hash", oauth.ShortHash(lt.SessionID), "sub_hash", oauth.ShortHash(lt.Subject))
 	c.Status(http.StatusOK)
+}
+
+// endSessionsEntry is the revocation that ends every session of the
+// provider session sid, or when sid is empty every session of the subject
+// sub that started before now; it lasts as long as such a session could.
+func (s *Server) endSessionsEntry(sid, sub string, now time.Time) revocation.Entry {
+	until := now.Add(s.cfg.Lifetime)
+	if sid != "" {
+		return revocation.Entry{Kind: revocation.KindIdPSession, Key: sid, Expiry: until}
+	}
+	return revocation.Entry{Kind: revocation.KindSubject, Key: sub, Before: now, Expiry: until}
 }
