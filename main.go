@@ -410,7 +410,6 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
 	}
-	addr, idpAddr, apiAddr, ttl := o.addr, o.idpAddr, o.apiAddr, o.ttl
 	var ownRoutes []proxy.Route
 	for _, r := range o.routes {
 		rt, err := parseDemoRoute(r)
@@ -419,11 +418,10 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		ownRoutes = append(ownRoutes, rt)
 	}
-	p, err := demoPublicURL(*o.addr, *o.public)
+	public, err := demoPublicURL(*o.addr, *o.public)
 	if err != nil {
 		return err
 	}
-	public := &p
 	log := slog.New(slog.NewTextHandler(stdout, nil))
 	clientSecret, err := keys.NewSecret()
 	if err != nil {
@@ -436,10 +434,10 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	masterBytes, _ := keys.ParseSecret(master)
 	const clientID = "bff-demo"
 	idp, err := demo.StartProvider(ctx, demo.ProviderConfig{
-		Addr: *idpAddr, Issuer: "http://" + *idpAddr, ClientID: clientID, ClientSecret: clientSecret,
-		RedirectURIs:           []string{*public + "/auth/callback"},
-		PostLogoutRedirectURIs: []string{*public + "/"},
-		AccessTokenTTL:         *ttl,
+		Addr: *o.idpAddr, Issuer: "http://" + *o.idpAddr, ClientID: clientID, ClientSecret: clientSecret,
+		RedirectURIs:           []string{public + "/auth/callback"},
+		PostLogoutRedirectURIs: []string{public + "/"},
+		AccessTokenTTL:         *o.ttl,
 		Logger:                 log,
 	})
 	if err != nil {
@@ -453,7 +451,7 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 		apiLine += r.Path + " -> " + r.Upstream.String() + "  "
 	}
 	if len(routes) == 0 {
-		api, err := demo.StartAPI(ctx, demo.APIConfig{Addr: *apiAddr, Issuer: idp.Issuer(), Audience: clientID, Logger: log})
+		api, err := demo.StartAPI(ctx, demo.APIConfig{Addr: *o.apiAddr, Issuer: idp.Issuer(), Audience: clientID, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -465,8 +463,8 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 		routes, apiLine = []proxy.Route{{Path: "/api/", Upstream: apiURL, Token: proxy.TokenUser}}, api.URL()
 	}
 	sc := server.Config{
-		PublicURL:     *public,
-		OIDC:          oauth.Config{Issuer: idp.Issuer(), ClientID: clientID, ClientSecret: clientSecret, PostLogoutRedirectURL: *public + "/"},
+		PublicURL:     public,
+		OIDC:          oauth.Config{Issuer: idp.Issuer(), ClientID: clientID, ClientSecret: clientSecret, PostLogoutRedirectURL: public + "/"},
 		Secrets:       [][]byte{masterBytes},
 		Lifetime:      8 * time.Hour,
 		RefreshMargin: 30 * time.Second,
@@ -493,8 +491,8 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
   (a new secret each run): client_id %q, client_secret %q,
   redirect URI %s/auth/callback, post-logout redirect URI %s/
 
-`, *public, demo.DefaultUsername, demo.DefaultPassword, idp.Issuer(), strings.TrimSpace(apiLine), *ttl, clientID, clientSecret, *public, *public)
-	return listenAndServe(ctx, *addr, srv, nil, log)
+`, public, demo.DefaultUsername, demo.DefaultPassword, idp.Issuer(), strings.TrimSpace(apiLine), *o.ttl, clientID, clientSecret, public, public)
+	return listenAndServe(ctx, *o.addr, srv, nil, log)
 }
 
 // demoOptions are demo's flags.

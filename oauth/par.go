@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -106,10 +107,7 @@ func parAnswer(status int, body []byte) (string, error) {
 // discovery chose for the token endpoint). A request that cannot be sent is
 // ErrProvider; one that cannot be built (a bad endpoint URL) is not.
 func (c *Client) postAuthenticated(ctx context.Context, p *provider, op, endpoint string, form url.Values) (*http.Response, error) {
-	f := url.Values{}
-	for k, v := range form {
-		f[k] = v
-	}
+	f := maps.Clone(form)
 	if p.basicAuth {
 		f.Del("client_secret")
 	} else {
