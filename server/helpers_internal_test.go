@@ -1,7 +1,10 @@
 package server
 
 import (
+	"encoding/json"
 	"log/slog"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/bff-project/bff/oauth"
@@ -28,4 +31,23 @@ func newTestServer(t *testing.T, issuer string, edit func(*Config)) *Server {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// writeDiscovery answers a discovery request for the provider at base: the
+// fields every provider has, then extra; an extra string starting with "/"
+// is a path on base.
+func writeDiscovery(w http.ResponseWriter, base string, extra map[string]any) {
+	doc := map[string]any{
+		"issuer": base, "authorization_endpoint": base + "/authorize", "token_endpoint": base + "/token",
+		"jwks_uri": base + "/jwks", "response_types_supported": []string{"code"},
+		"subject_types_supported": []string{"public"}, "id_token_signing_alg_values_supported": []string{"RS256"},
+	}
+	for k, v := range extra {
+		if s, ok := v.(string); ok && strings.HasPrefix(s, "/") {
+			v = base + s
+		}
+		doc[k] = v
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(doc)
 }

@@ -24,12 +24,7 @@ func TestLoginPushesAuthorizationRequest(t *testing.T) {
 	op = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/.well-known/openid-configuration":
-			json.NewEncoder(w).Encode(map[string]any{
-				"issuer": op.URL, "authorization_endpoint": op.URL + "/authorize", "token_endpoint": op.URL + "/token",
-				"jwks_uri": op.URL + "/jwks", "response_types_supported": []string{"code"},
-				"subject_types_supported": []string{"public"}, "id_token_signing_alg_values_supported": []string{"RS256"},
-				"pushed_authorization_request_endpoint": op.URL + "/par",
-			})
+			writeDiscovery(w, op.URL, map[string]any{"pushed_authorization_request_endpoint": "/par"})
 		case "/par":
 			r.ParseForm()
 			mu.Lock()

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,18 +40,7 @@ func TestProviderReport(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var op *httptest.Server
 			op = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				doc := map[string]any{
-					"issuer": op.URL, "authorization_endpoint": op.URL + "/authorize", "token_endpoint": op.URL + "/token",
-					"jwks_uri": op.URL + "/jwks", "response_types_supported": []string{"code"},
-					"subject_types_supported": []string{"public"}, "id_token_signing_alg_values_supported": []string{"RS256"},
-				}
-				for k, v := range tt.extra {
-					if s, ok := v.(string); ok && strings.HasPrefix(s, "/") {
-						v = op.URL + s
-					}
-					doc[k] = v
-				}
-				json.NewEncoder(w).Encode(doc)
+				writeDiscovery(w, op.URL, tt.extra)
 			}))
 			t.Cleanup(op.Close)
 			s := newTestServer(t, op.URL, nil)
