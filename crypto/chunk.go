@@ -197,13 +197,27 @@ func (c *Chunker) write(h http.Header, r *http.Request, value, attrs string, cap
 // value as Write splits it: "NAME.0=...; NAME.1=...". A value too large for
 // Write is counted as if it had room.
 func (c *Chunker) HeaderBytes(value string) int {
+	return c.headerBytes(len(value), len(c.attrs))
+}
+
+// HeaderBytesMaxAge is HeaderBytes for value as WriteMaxAge splits it with
+// maxAge: its longer attribute leaves less room in each chunk, so a value
+// may take one more chunk (one more name in the header) than with Write.
+func (c *Chunker) HeaderBytesMaxAge(value string, maxAge int) int {
+	return c.headerBytes(len(value), len(c.attrsFor(min(maxAge, MaxMaxAge))))
+}
+
+// headerBytes is the Cookie header's size for a value of valueLen bytes
+// split as write splits it with attributes of attrsLen bytes, the last chunk
+// holding whatever is left.
+func (c *Chunker) headerBytes(valueLen, attrsLen int) int {
 	n := 0
-	rest := len(value)
+	rest := valueLen
 	for i := 0; ; i++ {
 		if i > 0 {
 			n += len("; ")
 		}
-		size := min(rest, c.room(i))
+		size := min(rest, c.roomWith(i, attrsLen))
 		if i == c.maxChunks-1 {
 			size = rest
 		}

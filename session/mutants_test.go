@@ -222,3 +222,26 @@ func TestCookieBytesCoverWhatTheBrowserSends(t *testing.T) {
 		})
 	}
 }
+
+// Persistent cookies carry Max-Age, which leaves less room in each chunk:
+// across the size where the value takes a second chunk, the reported size
+// still follows what the browser sends (crypto.Chunker.HeaderBytesMaxAge).
+func TestCookieBytesPersistent(t *testing.T) {
+	f := newFixture(t)
+	var reported int
+	f.withConfig(t, func(c *Config) {
+		c.Persistent = true
+		c.OnSave = func(n int) { reported = n }
+	})
+	seen := map[int]bool{}
+	for token := 2600; token <= 4600; token += 4 {
+		r := f.roundTrip(t, randomSession(f, token))
+		seen[len(f.store.Names(r))] = true
+		if sent := len(r.Header.Get("Cookie")); reported != sent {
+			t.Fatalf("token of %d bytes: reported %d bytes, the browser sends %d", token, reported, sent)
+		}
+	}
+	if !seen[1] || !seen[2] {
+		t.Fatalf("chunk counts %v: the sizes did not cross the first chunk boundary", seen)
+	}
+}

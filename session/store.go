@@ -182,19 +182,24 @@ func (s *Store) Save(h http.Header, r *http.Request, sess *Session) error {
 	if err != nil {
 		return fmt.Errorf("session: seal: %w", err)
 	}
+	// n is what the browser sends back: "NAME.0=chunk; NAME.1=...", with
+	// the configured name and the chunk sizes of this write.
+	var n int
 	if s.cfg.Persistent {
 		// Max-Age must be positive: a session saved at or past its expiry
 		// gets one second (Load refuses it anyway).
-		err = s.cfg.Chunker.WriteMaxAge(h, r, value, int(max(1, sess.Expiry-now.Unix())))
+		maxAge := int(max(1, sess.Expiry-now.Unix()))
+		err = s.cfg.Chunker.WriteMaxAge(h, r, value, maxAge)
+		n = s.cfg.Chunker.HeaderBytesMaxAge(value, maxAge)
 	} else {
 		err = s.cfg.Chunker.Write(h, r, value)
+		n = s.cfg.Chunker.HeaderBytes(value)
 	}
 	if err != nil {
 		return fmt.Errorf("session: %w", err)
 	}
 	sess.stale = false
 	s.remember(cacheKey(value), value, sess)
-	n := s.cookieBytes(value)
 	if s.cfg.OnSave != nil {
 		s.cfg.OnSave(n)
 	}
@@ -202,12 +207,6 @@ func (s *Store) Save(h http.Header, r *http.Request, sess *Session) error {
 		s.cfg.OverBudget(n, sess)
 	}
 	return nil
-}
-
-// cookieBytes is what the browser sends back: "NAME.0=chunk; NAME.1=...",
-// with the configured name and chunk sizes.
-func (s *Store) cookieBytes(value string) int {
-	return s.cfg.Chunker.HeaderBytes(value)
 }
 
 // Clear deletes every session chunk the request carries, and forgets the
