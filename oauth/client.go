@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +22,7 @@ const (
 	AuthMethodAuto  = ""                    // pick from the provider's metadata; basic when it says nothing
 	AuthMethodBasic = "client_secret_basic" // HTTP Basic with the form-encoded id and secret
 	AuthMethodPost  = "client_secret_post"  // client_id and client_secret in the form body
+	// AuthMethodPrivateKeyJWT (clientkeys.go): a JWT signed with ClientKeys.
 )
 
 // DefaultScopes are asked for when Config.Scopes is empty. offline_access asks
@@ -39,9 +42,13 @@ type Config struct {
 	// names it. Required.
 	Issuer string
 	// ClientID and ClientSecret are the BFF's confidential-client credentials.
-	// Both required.
+	// ClientID is required; ClientSecret too unless AuthMethod is
+	// AuthMethodPrivateKeyJWT, which ignores it.
 	ClientID     string
 	ClientSecret string
+	// ClientKeys sign the client assertions of AuthMethodPrivateKeyJWT; required
+	// with it. Replace them while running to rotate.
+	ClientKeys *ClientKeys
 	// RedirectURL is the absolute callback URL registered at the provider.
 	// Required.
 	RedirectURL string
@@ -50,7 +57,8 @@ type Config struct {
 	PostLogoutRedirectURL string
 	// Scopes to ask for; empty means DefaultScopes. Must include "openid".
 	Scopes []string
-	// AuthMethod is AuthMethodAuto, AuthMethodBasic or AuthMethodPost.
+	// AuthMethod is AuthMethodAuto, AuthMethodBasic, AuthMethodPost or
+	// AuthMethodPrivateKeyJWT.
 	AuthMethod string
 	// AuthParams are extra authorization-request parameters some providers
 	// need (Auth0's "audience", RFC 8707 "resource"). They may not override
@@ -75,6 +83,7 @@ type Config struct {
 type Client struct {
 	cfg        Config
 	httpClient *http.Client
+	tokenHTTP  *http.Client // httpClient, adding client assertions to token requests
 	now        func() time.Time
 	meta       atomic.Pointer[provider]
 }
@@ -87,8 +96,8 @@ type provider struct {
 	logoutVerifier *oidc.IDTokenVerifier
 	revokeURL      string
 	endSession     string
-	issParameter   bool // authorization_response_iss_parameter_supported (RFC 9207)
-	basicAuth      bool
+	issParameter   bool   // authorization_response_iss_parameter_supported (RFC 9207)
+	authMethod     string // AuthMethodBasic, AuthMethodPost or AuthMethodPrivateKeyJWT
 	backchannel    bool   // backchannel_logout_supported
 	parURL         string // pushed_authorization_request_endpoint, when AuthURL pushes
 	parOffered     bool
@@ -100,6 +109,7 @@ type metadata struct {
 	EndSessionEndpoint  string   `json:"end_session_endpoint"`
 	IssParameter        bool     `json:"authorization_response_iss_parameter_supported"`
 	TokenAuthMethods    []string `json:"token_endpoint_auth_methods_supported"`
+	TokenAuthAlgs       []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	CodeChallengeMethod []string `json:"code_challenge_methods_supported"`
 	SigningAlgs         []string `json:"id_token_signing_alg_values_supported"`
 	Backchannel         bool     `json:"backchannel_logout_supported"`
@@ -119,7 +129,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ClientID == "" {
 		return nil, errors.New("oauth: client id is required")
 	}
-	if cfg.ClientSecret == "" {
+	switch {
+	case cfg.AuthMethod == AuthMethodPrivateKeyJWT:
+		if cfg.ClientKeys == nil {
+			return nil, errors.New("oauth: private_key_jwt needs the client's keys")
+		}
+	case cfg.ClientSecret == "":
 		return nil, errors.New("oauth: client secret is required")
 	}
 	if u, err := url.Parse(cfg.RedirectURL); err != nil || u.Scheme == "" || u.Host == "" {
@@ -132,7 +147,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New(`oauth: scopes must include "openid"`)
 	}
 	switch cfg.AuthMethod {
-	case AuthMethodAuto, AuthMethodBasic, AuthMethodPost:
+	case AuthMethodAuto, AuthMethodBasic, AuthMethodPost, AuthMethodPrivateKeyJWT:
 	default:
 		return nil, fmt.Errorf("oauth: unknown client auth method %q", cfg.AuthMethod)
 	}
@@ -156,6 +171,9 @@ func New(cfg Config) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	tc := *c.httpClient
+	tc.Transport = &tokenTransport{c: c, base: c.httpClient.Transport}
+	c.tokenHTTP = &tc
 	return c, nil
 }
 
@@ -200,22 +218,23 @@ func (c *Client) Discover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	basic := true
-	switch c.cfg.AuthMethod {
-	case AuthMethodPost:
-		basic = false
-	case AuthMethodAuto:
-		basic = len(md.TokenAuthMethods) == 0 || slices.Contains(md.TokenAuthMethods, AuthMethodBasic)
+	method, err := c.authMethod(md)
+	if err != nil {
+		return err
 	}
 	endpoint := op.Endpoint()
 	endpoint.AuthStyle = oauth2.AuthStyleInParams
-	if basic {
+	secret := c.cfg.ClientSecret
+	switch method {
+	case AuthMethodBasic:
 		endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	case AuthMethodPrivateKeyJWT:
+		secret = "" // x/oauth2 then sends client_id alone; tokenTransport adds the assertion
 	}
 	p := &provider{
 		oauth2: oauth2.Config{
 			ClientID:     c.cfg.ClientID,
-			ClientSecret: c.cfg.ClientSecret,
+			ClientSecret: secret,
 			Endpoint:     endpoint,
 			RedirectURL:  c.cfg.RedirectURL,
 			Scopes:       c.cfg.Scopes,
@@ -230,7 +249,7 @@ func (c *Client) Discover(ctx context.Context) error {
 		revokeURL:      md.RevocationEndpoint,
 		endSession:     md.EndSessionEndpoint,
 		issParameter:   md.IssParameter,
-		basicAuth:      basic,
+		authMethod:     method,
 		backchannel:    md.Backchannel,
 		parURL:         parURL,
 		parOffered:     md.PAREndpoint != "",
@@ -242,7 +261,7 @@ func (c *Client) Discover(ctx context.Context) error {
 // Capabilities is what the provider's discovery document offers the BFF,
 // for `bff check` and the start-up log.
 type Capabilities struct {
-	TokenAuthMethod   string // how the BFF authenticates: client_secret_basic or client_secret_post
+	TokenAuthMethod   string // how the BFF authenticates: client_secret_basic, client_secret_post or private_key_jwt
 	IssParameter      bool   // RFC 9207 iss in authorization responses
 	EndSession        bool   // RP-initiated logout (end_session_endpoint)
 	Revocation        bool   // RFC 7009 token revocation
@@ -258,12 +277,8 @@ func (c *Client) Capabilities() (Capabilities, error) {
 	if err != nil {
 		return Capabilities{}, err
 	}
-	m := AuthMethodPost
-	if p.basicAuth {
-		m = AuthMethodBasic
-	}
 	return Capabilities{
-		TokenAuthMethod:   m,
+		TokenAuthMethod:   p.authMethod,
 		IssParameter:      p.issParameter,
 		EndSession:        p.endSession != "",
 		Revocation:        p.revokeURL != "",
@@ -282,7 +297,68 @@ func (c *Client) provider() (*provider, error) {
 	return p, nil
 }
 
-// ctx carries the client's HTTP client to x/oauth2.
+// authMethod is how the client authenticates at this provider: the
+// configured method, or for AuthMethodAuto basic unless the provider lists
+// methods without it. private_key_jwt needs the provider to take it (when
+// it says) with the signing key's algorithm.
+func (c *Client) authMethod(md metadata) (string, error) {
+	switch c.cfg.AuthMethod {
+	case AuthMethodAuto:
+		if len(md.TokenAuthMethods) == 0 || slices.Contains(md.TokenAuthMethods, AuthMethodBasic) {
+			return AuthMethodBasic, nil
+		}
+		return AuthMethodPost, nil
+	case AuthMethodPrivateKeyJWT:
+		if len(md.TokenAuthMethods) > 0 && !slices.Contains(md.TokenAuthMethods, AuthMethodPrivateKeyJWT) {
+			return "", errors.New("oauth: the provider does not offer private_key_jwt client authentication")
+		}
+		if _, alg := c.cfg.ClientKeys.Signing(); len(md.TokenAuthAlgs) > 0 && !slices.Contains(md.TokenAuthAlgs, alg) {
+			return "", fmt.Errorf("oauth: the provider takes client assertions signed with %s, not %s",
+				strings.Join(md.TokenAuthAlgs, ", "), alg)
+		}
+	}
+	return c.cfg.AuthMethod, nil
+}
+
+// ctx carries the client's token-endpoint HTTP client to x/oauth2.
 func (c *Client) ctx(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, c.httpClient)
+	return context.WithValue(ctx, oauth2.HTTPClient, c.tokenHTTP)
+}
+
+// tokenTransport adds the client assertion of private_key_jwt to the form
+// x/oauth2 posts to the token endpoint (x/oauth2 has no hook for it on
+// refresh); tokenHTTP, whose transport it is, only carries those posts.
+// Under the other methods every request passes unchanged.
+type tokenTransport struct {
+	c    *Client
+	base http.RoundTripper
+}
+
+func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	p := t.c.meta.Load()
+	if p == nil || p.authMethod != AuthMethodPrivateKeyJWT || req.Method != http.MethodPost || req.Body == nil {
+		return base.RoundTrip(req)
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("oauth: token request form: %w", err)
+	}
+	if err := t.c.authenticate(p, form); err != nil {
+		return nil, err
+	}
+	enc := form.Encode()
+	r := req.Clone(req.Context())
+	r.Body = io.NopCloser(strings.NewReader(enc))
+	r.ContentLength = int64(len(enc))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(enc)), nil }
+	return base.RoundTrip(r)
 }

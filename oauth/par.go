@@ -102,17 +102,38 @@ func parAnswer(status int, body []byte) (string, error) {
 	return ans.RequestURI, nil
 }
 
+// authenticate sets the client authentication of form for the methods
+// that travel in the body (client_secret_post, private_key_jwt: a fresh
+// assertion each call); for basic it only removes a client_secret.
+func (c *Client) authenticate(p *provider, form url.Values) error {
+	form.Del("client_secret")
+	form.Del("client_assertion")
+	form.Del("client_assertion_type")
+	switch p.authMethod {
+	case AuthMethodPost:
+		form.Set("client_id", c.cfg.ClientID)
+		form.Set("client_secret", c.cfg.ClientSecret)
+	case AuthMethodPrivateKeyJWT:
+		a, err := c.cfg.ClientKeys.assertion(c.cfg.ClientID, c.cfg.Issuer, c.now())
+		if err != nil {
+			return err
+		}
+		form.Set("client_id", c.cfg.ClientID)
+		form.Set("client_assertion_type", ClientAssertionType)
+		form.Set("client_assertion", a)
+	}
+	return nil
+}
+
 // postAuthenticated posts form to endpoint with the client's authentication
-// (HTTP Basic with the form-encoded id and secret, or both in the form, as
-// discovery chose for the token endpoint). A request that cannot be sent is
-// ErrProvider; one that cannot be built (a bad endpoint URL) is not.
+// (HTTP Basic with the form-encoded id and secret, both in the form, or a
+// client assertion, as discovery chose for the token endpoint). A request
+// that cannot be sent is ErrProvider; one that cannot be built (a bad
+// endpoint URL) is not.
 func (c *Client) postAuthenticated(ctx context.Context, p *provider, op, endpoint string, form url.Values) (*http.Response, error) {
 	f := maps.Clone(form)
-	if p.basicAuth {
-		f.Del("client_secret")
-	} else {
-		f.Set("client_id", c.cfg.ClientID)
-		f.Set("client_secret", c.cfg.ClientSecret)
+	if err := c.authenticate(p, f); err != nil {
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(f.Encode()))
 	if err != nil {
@@ -120,7 +141,7 @@ func (c *Client) postAuthenticated(ctx context.Context, p *provider, op, endpoin
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	if p.basicAuth {
+	if p.authMethod == AuthMethodBasic {
 		// RFC 6749 section 2.3.1: form-encode both before Basic.
 		req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
 	}
