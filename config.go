@@ -62,11 +62,15 @@ type fileConfig struct {
 	} `yaml:"tls"`
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	OIDC           struct {
-		Issuer                string            `yaml:"issuer"`
-		ClientID              string            `yaml:"client_id"`
-		ClientSecret          string            `yaml:"client_secret"`
-		ClientSecretFile      string            `yaml:"client_secret_file"`
-		AuthMethod            string            `yaml:"auth_method"`
+		Issuer           string `yaml:"issuer"`
+		ClientID         string `yaml:"client_id"`
+		ClientSecret     string `yaml:"client_secret"`
+		ClientSecretFile string `yaml:"client_secret_file"`
+		AuthMethod       string `yaml:"auth_method"`
+		// ClientKeyFile is a JWK set of private keys for auth_method
+		// private_key_jwt: the first signs, all are served at
+		// <auth_prefix>/jwks.json. Re-read on SIGHUP.
+		ClientKeyFile         string            `yaml:"client_key_file"`
 		Scopes                []string          `yaml:"scopes"`
 		AuthParams            map[string]string `yaml:"auth_params"`
 		PostLogoutRedirectURL string            `yaml:"post_logout_redirect_url"`
@@ -360,11 +364,15 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	if err != nil {
 		return sc, err
 	}
-	if secret == "" {
-		return sc, &configError{"oidc.client_secret", "required (or client_secret_file, or BFF_OIDC_CLIENT_SECRET)"}
+	clientKeys, err := loadClientKeys(o.AuthMethod, o.ClientKeyFile)
+	if err != nil {
+		return sc, err
+	}
+	if secret == "" && clientKeys == nil {
+		return sc, &configError{"oidc.client_secret", "required (or client_secret_file, or BFF_OIDC_CLIENT_SECRET), or auth_method private_key_jwt with client_key_file"}
 	}
 	sc.OIDC = oauth.Config{
-		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, AuthMethod: o.AuthMethod,
+		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, AuthMethod: o.AuthMethod, ClientKeys: clientKeys,
 		Scopes: o.Scopes, AuthParams: o.AuthParams, PostLogoutRedirectURL: o.PostLogoutRedirectURL,
 		UserInfo: o.UserInfo, PAR: o.PAR,
 	}
@@ -373,7 +381,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	default:
 		return sc, &configError{"oidc.par", fmt.Sprintf("%q: want auto, required or off", o.PAR)}
 	}
-	if _, err := oauth.New(oauth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: "https://x/", Scopes: o.Scopes, AuthMethod: o.AuthMethod, AuthParams: o.AuthParams}); err != nil {
+	if _, err := oauth.New(oauth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, ClientKeys: clientKeys, RedirectURL: "https://x/", Scopes: o.Scopes, AuthMethod: o.AuthMethod, AuthParams: o.AuthParams}); err != nil {
 		return sc, &configError{"oidc", strings.TrimPrefix(err.Error(), "oauth: ")}
 	}
 
@@ -629,6 +637,28 @@ func secretOrFile(field, inline, file string) (string, error) {
 		return "", &configError{field + "_file", err.Error()}
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// loadClientKeys reads oidc.client_key_file, which private_key_jwt needs
+// and no other method uses; nil without one.
+func loadClientKeys(method, file string) (*oauth.ClientKeys, error) {
+	switch {
+	case method == oauth.AuthMethodPrivateKeyJWT && file == "":
+		return nil, &configError{"oidc.client_key_file", "required with auth_method private_key_jwt (a JWK set of private keys; bff keygen makes one)"}
+	case method != oauth.AuthMethodPrivateKeyJWT && file != "":
+		return nil, &configError{"oidc.client_key_file", "only used with auth_method private_key_jwt"}
+	case file == "":
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &configError{"oidc.client_key_file", err.Error()}
+	}
+	keys, err := oauth.ParseClientKeys(b)
+	if err != nil {
+		return nil, &configError{"oidc.client_key_file", strings.TrimPrefix(err.Error(), "oauth: client keys: ")}
+	}
+	return keys, nil
 }
 
 // adminToken validates the admin section and returns its token, "" when

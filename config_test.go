@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/netip"
 	"os"
@@ -226,6 +227,29 @@ func writeConfig(t *testing.T, dir string, mutate func(map[string]any)) string {
 func oidcOf(m map[string]any) map[string]any    { return m["oidc"].(map[string]any) }
 func sessionOf(m map[string]any) map[string]any { return m["session"].(map[string]any) }
 
+// TestLoadClientKeys: private_key_jwt takes its keys from client_key_file
+// and needs no client secret.
+func TestLoadClientKeys(t *testing.T) {
+	path := writeConfig(t, t.TempDir(), func(m map[string]any) {
+		o := oidcOf(m)
+		delete(o, "client_secret")
+		o["auth_method"], o["client_key_file"] = "private_key_jwt", "testdata/client_keys.json"
+	})
+	_, sc, err := load("serve", []string{"-config", path}, noEnv)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if sc.OIDC.ClientKeys == nil || sc.OIDC.ClientSecret != "" {
+		t.Fatalf("ClientKeys %v, ClientSecret %q: want the file's keys and no secret", sc.OIDC.ClientKeys, sc.OIDC.ClientSecret)
+	}
+	var set struct{ Keys []struct{ Kid string } }
+	b, _ := os.ReadFile("testdata/client_keys.json")
+	json.Unmarshal(b, &set)
+	if kid, alg := sc.OIDC.ClientKeys.Signing(); kid != set.Keys[0].Kid || alg != "ES256" {
+		t.Errorf("signing key %q %s, want the file's %q ES256", kid, alg, set.Keys[0].Kid)
+	}
+}
+
 func TestConfigInvalid(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -249,6 +273,17 @@ func TestConfigInvalid(t *testing.T) {
 			oidcOf(m)["client_secret_file"] = "testdata/nope.txt"
 		}, field: "oidc.client_secret_file"},
 		{name: "oidc scopes without openid", mutate: func(m map[string]any) { oidcOf(m)["scopes"] = []string{"email"} }, field: "oidc", secret: "base-client-secret"},
+		{name: "private_key_jwt without client_key_file", mutate: func(m map[string]any) { oidcOf(m)["auth_method"] = "private_key_jwt" }, field: "oidc.client_key_file"},
+		{name: "client_key_file with a secret method", mutate: func(m map[string]any) { oidcOf(m)["client_key_file"] = "testdata/client_keys.json" }, field: "oidc.client_key_file"},
+		{name: "client_key_file missing", mutate: func(m map[string]any) {
+			oidcOf(m)["auth_method"], oidcOf(m)["client_key_file"] = "private_key_jwt", "testdata/nope.json"
+		}, field: "oidc.client_key_file"},
+		{name: "client_key_file of public keys", mutate: func(m map[string]any) {
+			oidcOf(m)["auth_method"], oidcOf(m)["client_key_file"] = "private_key_jwt", "testdata/client_keys_public.json"
+		}, field: "oidc.client_key_file"},
+		{name: "client_key_file not a JWK set", mutate: func(m map[string]any) {
+			oidcOf(m)["auth_method"], oidcOf(m)["client_key_file"] = "private_key_jwt", "testdata/secrets.txt"
+		}, field: "oidc.client_key_file", secret: secretTwo},
 		{name: "oidc auth_method bogus", mutate: func(m map[string]any) { oidcOf(m)["auth_method"] = "bogus" }, field: "oidc"},
 		{name: "listen without host", mutate: func(m map[string]any) { m["listen"] = "23090" }, field: "listen"},
 		{name: "listen port not a number", mutate: func(m map[string]any) { m["listen"] = "127.0.0.1:http-alt" }, field: "listen"},

@@ -46,7 +46,7 @@ var synopses = map[string]string{
 	"serve":   "serve [-config bff.yaml]\n\nRuns the BFF. The config file defaults to $BFF_CONFIG; every field can also be set\nas BFF_<UPPER_SNAKE_PATH>.",
 	"check":   "check [-config bff.yaml]\n\nValidates a config, prints what the BFF would do (no secrets) and what the provider\noffers, without binding a port.",
 	"demo":    "demo [flags]\n\nRuns the BFF with an embedded identity provider, a sample API and a sample page; with\n-static-dir and -route, your own app and API behind it instead.",
-	"keygen":  "keygen\n\nPrints a fresh master secret (base64, 32 bytes) for keys.secrets.",
+	"keygen":  "keygen [-jwk ALG]\n\nPrints a fresh master secret (base64, 32 bytes) for keys.secrets; with -jwk, a JWK set\nwith one new private key for oidc.client_key_file (kid: its RFC 7638 thumbprint).",
 	"version": "version\n\nPrints the version, commit, build date and Go version.",
 }
 
@@ -60,7 +60,9 @@ func commandFlags(cmd string) (*flag.FlagSet, *demoOptions) {
 		fs.String("config", "", "path to the YAML config file (default $BFF_CONFIG)")
 	case "demo":
 		return fs, newDemoOptions(fs)
-	case "keygen", "version":
+	case "keygen":
+		fs.String("jwk", "", "print a JWK set with one new private key of this algorithm (ES256, ES384, EdDSA, PS256, RS256) instead")
+	case "version":
 	default:
 		return nil, nil
 	}
@@ -122,6 +124,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if cmd == "version" {
 			info, ok := debug.ReadBuildInfo()
 			fmt.Fprintln(stdout, versionLine(info, ok))
+			return nil
+		}
+		if alg := fs.Lookup("jwk").Value.String(); alg != "" {
+			set, err := newClientKey(alg)
+			if err != nil {
+				return fmt.Errorf("keygen: %w", err)
+			}
+			fmt.Fprintln(stdout, set)
 			return nil
 		}
 		s, err := keys.NewSecret()

@@ -3,15 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/base64"
+	"encoding/json"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/bff-project/bff/internal/testsupport"
 	"github.com/bff-project/bff/keys"
+	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
 )
 
@@ -40,6 +45,42 @@ func TestKeygen(t *testing.T) {
 			t.Error("keygen repeated a secret")
 		}
 		seen[s] = true
+	}
+}
+
+// TestKeygenJWK: keygen -jwk prints a key set the BFF reads as
+// oidc.client_key_file, kid the RFC 7638 thumbprint, a new key each run.
+func TestKeygenJWK(t *testing.T) {
+	for _, alg := range []string{"ES256", "ES384", "EdDSA", "PS256", "RS256"} {
+		t.Run(alg, func(t *testing.T) {
+			var kids []string
+			for range 2 {
+				var out bytes.Buffer
+				if err := run(context.Background(), []string{"keygen", "-jwk", alg}, noEnv, &out); err != nil {
+					t.Fatalf("keygen -jwk: %v", err)
+				}
+				ck, err := oauth.ParseClientKeys(out.Bytes())
+				if err != nil {
+					t.Fatalf("output is not a client key set: %v\n%s", err, out.String())
+				}
+				kid, got := ck.Signing()
+				var set jose.JSONWebKeySet
+				json.Unmarshal(out.Bytes(), &set)
+				tp, _ := set.Keys[0].Thumbprint(crypto.SHA256)
+				if got != alg || kid != base64.RawURLEncoding.EncodeToString(tp) {
+					t.Errorf("key %q %s, want alg %s and kid the thumbprint", kid, got, alg)
+				}
+				kids = append(kids, kid)
+			}
+			if kids[0] == kids[1] {
+				t.Error("keygen -jwk repeated a key")
+			}
+		})
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"keygen", "-jwk", "HS256"}, noEnv, &out)
+	if err == nil || !strings.Contains(err.Error(), "want ES256") || out.Len() != 0 {
+		t.Errorf("keygen -jwk HS256: %v, printed %q; want a refusal and nothing printed", err, out.String())
 	}
 }
 

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
@@ -13,7 +16,7 @@ import (
 // clientAuthHint is what an operator reads when the provider refuses the
 // BFF's own credentials: the fix is in the configuration, never the user's.
 const clientAuthHint = "the identity provider refused the BFF's client credentials (invalid_client): " +
-	"check oidc.client_id, oidc.client_secret and oidc.auth_method against the client's registration"
+	"check oidc.client_id, oidc.client_secret (or client_key_file) and oidc.auth_method against the client's registration"
 
 // clientAuthFailed logs and counts a token-endpoint call that the provider
 // refused with invalid_client. op is "code exchange" or "refresh".
@@ -56,6 +59,10 @@ func (s *Server) ProviderReport(ctx context.Context) (string, error) {
 	}
 	fmt.Fprintf(&b, "provider %s: discovery ok\n", s.idp.Issuer())
 	fmt.Fprintf(&b, "  client authentication: %s\n", c.TokenAuthMethod)
+	if k := s.cfg.OIDC.ClientKeys; k != nil {
+		kid, alg := k.Signing()
+		fmt.Fprintf(&b, "  client assertions signed with kid %q (%s); public keys at %s%s/jwks.json\n", kid, alg, s.cfg.PublicURL, s.cfg.Prefix)
+	}
 	fmt.Fprintf(&b, "  RFC 9207 iss parameter: %s\n", yes(c.IssParameter,
 		"advertised: a callback without iss, or with another issuer, is refused",
 		"not advertised: the mix-up defense rests on the pinned issuer (one provider per client; codes go only to its token endpoint, ID tokens must name it)"))
@@ -72,4 +79,14 @@ func (s *Server) ProviderReport(ctx context.Context) (string, error) {
 	}
 	fmt.Fprintf(&b, "  pushed authorization requests (RFC 9126): %s\n", par)
 	return b.String(), nil
+}
+
+// clientJWKS serves the public half of the private_key_jwt keys (RFC 7517
+// JWK set), for providers that fetch the client's keys from a jwks_uri. Every
+// key of oidc.client_key_file is listed, so a key added after the signing one
+// is known before it signs. Cacheable for a minute: rotation waits that long.
+func (s *Server) clientJWKS(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=60")
+	c.Header("Pragma", "")
+	c.Data(http.StatusOK, "application/jwk-set+json", s.cfg.OIDC.ClientKeys.Public())
 }

@@ -16,6 +16,7 @@ func TestProviderReport(t *testing.T) {
 		name  string
 		extra map[string]any
 		want  []string
+		edit  func(*Config)
 	}{
 		{"everything offered", map[string]any{
 			"authorization_response_iss_parameter_supported": true,
@@ -29,12 +30,18 @@ func TestProviderReport(t *testing.T) {
 			"discovery ok", "client authentication: client_secret_post",
 			"iss parameter: advertised", "userinfo: offered", "end_session_endpoint): offered",
 			"(RFC 7009): offered", "back-channel logout: offered", "(RFC 9126): used",
+		}, nil},
+		{"private_key_jwt", map[string]any{"token_endpoint_auth_methods_supported": []string{"private_key_jwt"}}, []string{
+			"client authentication: private_key_jwt",
+			`client assertions signed with kid "k1" (ES256); public keys at https://app.example.com/auth/jwks.json`,
+		}, func(c *Config) {
+			c.OIDC.AuthMethod, c.OIDC.ClientSecret, c.OIDC.ClientKeys = "private_key_jwt", "", testClientKeys(t, "k1", "k0")
 		}},
 		{"nothing offered", nil, []string{
 			"discovery ok", "client authentication: client_secret_basic",
 			"iss parameter: not advertised", "userinfo: not offered", "end_session_endpoint): not offered",
 			"(RFC 7009): not offered", "back-channel logout: not advertised", "(RFC 9126): not offered",
-		}},
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,7 +50,7 @@ func TestProviderReport(t *testing.T) {
 				writeDiscovery(w, op.URL, tt.extra)
 			}))
 			t.Cleanup(op.Close)
-			s := newTestServer(t, op.URL, nil)
+			s := newTestServer(t, op.URL, tt.edit)
 			report, err := s.ProviderReport(context.Background())
 			if err != nil {
 				t.Fatalf("ProviderReport: %v", err)

@@ -28,6 +28,12 @@ func (s *Server) Reload(cfg Config) error {
 		// Unreachable after the check above; keep the routes consistent.
 		return fmt.Errorf("server: reload: %w", err)
 	}
+	if n := cfg.OIDC.ClientKeys; n != nil && n != s.cfg.OIDC.ClientKeys {
+		// The running client holds s.cfg's set: swap its keys in place.
+		s.cfg.OIDC.ClientKeys.Replace(n)
+		kid, _ := n.Signing()
+		s.log.Info("client keys reloaded", "signing_kid", kid)
+	}
 	s.cfg.Routes, s.cfg.Secrets = cfg.Routes, cfg.Secrets
 	s.log.Info("configuration reloaded", "master_secrets", len(cfg.Secrets), "routes", len(cfg.Routes))
 	return nil
@@ -51,6 +57,7 @@ func (s *Server) restartField(cfg Config) string {
 		{"oidc.client_id", n.ClientID != o.ClientID},
 		{"oidc.client_secret", n.ClientSecret != o.ClientSecret},
 		{"oidc.auth_method", n.AuthMethod != o.AuthMethod},
+		{"oidc.client_key_file", (n.ClientKeys == nil) != (o.ClientKeys == nil)},
 		{"oidc.scopes", !slices.Equal(n.Scopes, o.Scopes)},
 		{"oidc.auth_params", !maps.Equal(n.AuthParams, o.AuthParams)},
 		{"oidc.post_logout_redirect_url", n.PostLogoutRedirectURL != o.PostLogoutRedirectURL},

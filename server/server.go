@@ -431,6 +431,9 @@ func (s *Server) routes() *gin.Engine {
 	auth.POST("/logout", s.sameOrigin(true), s.logout)
 	auth.GET("/end-session", s.endSession)
 	auth.POST("/backchannel-logout", s.backchannelLogout)
+	if s.cfg.OIDC.ClientKeys != nil {
+		auth.GET("/jwks.json", s.clientJWKS)
+	}
 	e.POST(internalRefreshPath, noStore(), s.internalRefresh)
 	e.GET("/healthz", noStore(), func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", noStore(), s.readyz)

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/bff-project/bff/oauth"
+)
+
+// testClientKeys is a private_key_jwt key set with one new P-256 key per
+// kid, the first signing.
+func testClientKeys(t *testing.T, kids ...string) *oauth.ClientKeys {
+	t.Helper()
+	var set jose.JSONWebKeySet
+	for _, kid := range kids {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k, KeyID: kid})
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := oauth.ParseClientKeys(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
+}
+
+func getJWKS(s *Server) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/auth/jwks.json", nil))
+	return w
+}
+
+// publishedKids lists the kids a JWKS answer publishes, checking that each
+// is a public key.
+func publishedKids(t *testing.T, w *httptest.ResponseRecorder) []string {
+	t.Helper()
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(w.Body.Bytes(), &set); err != nil {
+		t.Fatalf("JWKS body: %v", err)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		if !k.IsPublic() {
+			t.Errorf("key %q is published with its private part", k.KeyID)
+		}
+		kids = append(kids, k.KeyID)
+	}
+	return kids
+}
+
+// TestClientJWKS: with private_key_jwt the BFF publishes every client key's
+// public half at <prefix>/jwks.json, cacheable for a minute; without it,
+// there is no such endpoint.
+func TestClientJWKS(t *testing.T) {
+	keys := testClientKeys(t, "next", "current")
+	s := newTestServer(t, "http://127.0.0.1:1", func(c *Config) {
+		c.OIDC.AuthMethod, c.OIDC.ClientSecret, c.OIDC.ClientKeys = oauth.AuthMethodPrivateKeyJWT, "", keys
+	})
+	w := getJWKS(s)
+	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/jwk-set+json" {
+		t.Fatalf("GET /auth/jwks.json: %d %q", w.Code, w.Header().Get("Content-Type"))
+	}
+	if cc := w.Header().Get("Cache-Control"); cc != "public, max-age=60" || w.Header().Get("Pragma") != "" {
+		t.Errorf("Cache-Control %q Pragma %q: want a minute's public caching", cc, w.Header().Get("Pragma"))
+	}
+	if got := strings.Join(publishedKids(t, w), ","); got != "next,current" {
+		t.Errorf("published %s, want next,current", got)
+	}
+
+	plain := newTestServer(t, "http://127.0.0.1:1", nil)
+	if w := getJWKS(plain); w.Code != http.StatusNotFound {
+		t.Errorf("without private_key_jwt: GET /auth/jwks.json answered %d, want 404", w.Code)
+	}
+}
+
+// TestReloadClientKeys: a reload swaps the running client's keys (the next
+// assertion signs with the new first key, the JWKS lists the new set); a
+// refused reload leaves them; turning private_key_jwt on or off needs a
+// restart.
+func TestReloadClientKeys(t *testing.T) {
+	withKeys := func(keys *oauth.ClientKeys) Config {
+		cfg := reloaded(t)
+		cfg.OIDC.AuthMethod, cfg.OIDC.ClientSecret, cfg.OIDC.ClientKeys = oauth.AuthMethodPrivateKeyJWT, "", keys
+		return cfg
+	}
+	running := withKeys(testClientKeys(t, "k1"))
+	running.Secrets, running.Routes = running.Secrets[1:], running.Routes[:1]
+	s, err := New(running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+
+	refused := withKeys(testClientKeys(t, "k2", "k1"))
+	refused.PublicURL = "https://other.example.com"
+	if err := s.Reload(refused); err == nil {
+		t.Fatal("a reload changing public_url was accepted")
+	}
+	if kid, _ := running.OIDC.ClientKeys.Signing(); kid != "k1" {
+		t.Errorf("a refused reload changed the signing key to %q", kid)
+	}
+
+	if err := s.Reload(withKeys(testClientKeys(t, "k2", "k1"))); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if kid, _ := running.OIDC.ClientKeys.Signing(); kid != "k2" {
+		t.Errorf("after the reload the client signs with %q, want k2", kid)
+	}
+	if got := strings.Join(publishedKids(t, getJWKS(s)), ","); got != "k2,k1" {
+		t.Errorf("after the reload the JWKS lists %s, want k2,k1", got)
+	}
+
+	off := withKeys(nil) // only the keys are gone
+	if err := s.Reload(off); err == nil || !strings.Contains(err.Error(), "oidc.client_key_file changed") {
+		t.Errorf("Reload without keys: %v, want oidc.client_key_file changed", err)
+	}
+}
