@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // IDPOptions configures one run of the test OpenID provider (idp/server.js).
@@ -21,8 +26,13 @@ type IDPOptions struct {
 	// "bff" and a random-looking fixed test secret.
 	ClientID     string
 	ClientSecret string
-	// TokenAuthMethod is client_secret_basic (default) or client_secret_post.
+	// TokenAuthMethod is client_secret_basic (default), client_secret_post
+	// or private_key_jwt; with private_key_jwt the client has no secret,
+	// ClientJWKSURI is where the provider fetches its keys and ClientKey
+	// signs the test's own client requests (introspection, revocation).
 	TokenAuthMethod string
+	ClientJWKSURI   string
+	ClientKey       *jose.JSONWebKey
 	// RedirectURIs registered for the client; at least one.
 	RedirectURIs []string
 	// PostLogoutRedirectURIs registered for RP-initiated logout.
@@ -74,6 +84,9 @@ type IDPStats struct {
 	EndSessions          int            `json:"end_sessions"`
 	BackchannelSuccess   int            `json:"backchannel_success"`
 	BackchannelError     int            `json:"backchannel_error"`
+	// ClientAssertions counts the requests the provider authenticated with a
+	// client assertion, by the kid that signed it.
+	ClientAssertions map[string]int `json:"client_assertions"`
 }
 
 // startIDP runs `node server.js` on a free loopback port, waits for its
@@ -119,6 +132,7 @@ func startIDP(t testing.TB, opts IDPOptions) *IDP {
 		"ISSUER="+opts.Issuer,
 		"USERINFO_CLAIMS="+strconv.FormatBool(opts.UserInfoClaims),
 		"PAR="+opts.PAR,
+		"CLIENT_JWKS_URI="+opts.ClientJWKSURI,
 	)
 	_, issuer, stderr := startReady(t, "idp", cmd)
 	idp := &IDP{opts: opts, issuer: issuer, stderr: stderr, client: &http.Client{Timeout: 10 * time.Second}}
@@ -207,6 +221,9 @@ func (p *IDP) Reset(t testing.TB) {
 
 // clientPost posts form to the provider with the client's authentication.
 func (p *IDP) clientPost(endpoint string, form url.Values) (int, []byte, error) {
+	if p.opts.TokenAuthMethod == "private_key_jwt" {
+		return p.AssertionPost(endpoint, form, p.opts.ClientKey)
+	}
 	if p.opts.TokenAuthMethod == "client_secret_post" {
 		form.Set("client_id", p.opts.ClientID)
 		form.Set("client_secret", p.opts.ClientSecret)
@@ -221,6 +238,36 @@ func (p *IDP) clientPost(endpoint string, form url.Values) (int, []byte, error) 
 		req.SetBasicAuth(url.QueryEscape(p.opts.ClientID), url.QueryEscape(p.opts.ClientSecret))
 	}
 	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// AssertionPost posts form to the provider authenticated with a client
+// assertion (RFC 7523) that key signs: iss and sub the client id, aud the
+// issuer, a fresh jti, a minute's life.
+func (p *IDP) AssertionPost(endpoint string, form url.Values, key *jose.JSONWebKey) (int, []byte, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(key.Algorithm), Key: key}, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	jti := make([]byte, 16)
+	rand.Read(jti)
+	now := time.Now()
+	a, err := jwt.Signed(signer).Claims(jwt.Claims{
+		Issuer: p.opts.ClientID, Subject: p.opts.ClientID, Audience: jwt.Audience{p.issuer},
+		ID: hex.EncodeToString(jti), IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
+	}).Serialize()
+	if err != nil {
+		return 0, nil, err
+	}
+	form.Set("client_id", p.opts.ClientID)
+	form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+	form.Set("client_assertion", a)
+	resp, err := p.client.PostForm(endpoint, form)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -25,7 +25,11 @@
 //   REDIRECT_URIS              comma-separated redirect URIs (required)
 //   POST_LOGOUT_REDIRECT_URIS  comma-separated, optional
 //   BACKCHANNEL_LOGOUT_URI     optional back-channel logout endpoint
-//   TOKEN_AUTH_METHOD          client_secret_basic (default) or client_secret_post
+//   TOKEN_AUTH_METHOD          client_secret_basic (default), client_secret_post
+//                              or private_key_jwt (the client then has no
+//                              secret at all)
+//   CLIENT_JWKS_URI            private_key_jwt: where the provider fetches the
+//                              client's public keys (the BFF's jwks.json)
 //   ACCESS_TOKEN_TTL           seconds, default 60
 //   ROTATE_REFRESH             "true" (default) or "false"
 //   RESOURCE                   access-token audience, default "http://api.test"
@@ -84,8 +88,13 @@ if (!['offered', 'required', 'disabled'].includes(par)) {
   console.error('idp: PAR must be offered, required or disabled');
   process.exit(2);
 }
-if (!['client_secret_basic', 'client_secret_post'].includes(tokenAuthMethod)) {
-  console.error('idp: TOKEN_AUTH_METHOD must be client_secret_basic or client_secret_post');
+if (!['client_secret_basic', 'client_secret_post', 'private_key_jwt'].includes(tokenAuthMethod)) {
+  console.error('idp: TOKEN_AUTH_METHOD must be client_secret_basic, client_secret_post or private_key_jwt');
+  process.exit(2);
+}
+const clientJwksUri = env('CLIENT_JWKS_URI', '');
+if ((tokenAuthMethod === 'private_key_jwt') !== (clientJwksUri !== '')) {
+  console.error('idp: CLIENT_JWKS_URI is set exactly when TOKEN_AUTH_METHOD is private_key_jwt');
   process.exit(2);
 }
 
@@ -105,6 +114,7 @@ const stats = {
   end_sessions: 0, // RP-initiated logouts completed
   backchannel_success: 0,
   backchannel_error: 0,
+  client_assertions: {}, // kid -> token, PAR and revocation calls authenticated with a client assertion by it
 };
 // Successful token-endpoint answers, for GET /__test/tokens. Not cleared by
 // /__test/reset. Never printed.
@@ -113,6 +123,7 @@ const issued = [];
 const resetStats = () => {
   stats.token_calls = {};
   stats.token_errors = {};
+  stats.client_assertions = {};
   for (const k of Object.keys(stats)) {
     if (typeof stats[k] === 'number') stats[k] = 0;
   }
@@ -120,7 +131,6 @@ const resetStats = () => {
 
 const client = {
   client_id: clientId,
-  client_secret: clientSecret,
   redirect_uris: redirectUris,
   post_logout_redirect_uris: postLogoutRedirectUris,
   grant_types: ['authorization_code', 'refresh_token'],
@@ -128,6 +138,11 @@ const client = {
   token_endpoint_auth_method: tokenAuthMethod,
   scope,
 };
+if (tokenAuthMethod === 'private_key_jwt') {
+  client.jwks_uri = clientJwksUri;
+} else {
+  client.client_secret = clientSecret;
+}
 if (backchannelLogoutUri) {
   client.backchannel_logout_uri = backchannelLogoutUri;
   client.backchannel_logout_session_required = true;
@@ -257,6 +272,16 @@ provider.use(async (ctx, next) => {
   }
 
   await next();
+
+  // Count the client assertions the provider accepted, by kid (from the
+  // header; the provider verified the signature before a 2xx).
+  const assertion = ctx.oidc?.body?.client_assertion;
+  if (typeof assertion === 'string' && ctx.status < 400) {
+    try {
+      const { kid } = JSON.parse(Buffer.from(assertion.split('.')[0], 'base64url').toString());
+      stats.client_assertions[kid] = (stats.client_assertions[kid] || 0) + 1;
+    } catch { /* not a JWS: the provider refused it */ }
+  }
 
   switch (ctx.path) {
     case '/token': {
