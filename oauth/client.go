@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -49,6 +50,9 @@ type Config struct {
 	// ClientKeys sign the client assertions of AuthMethodPrivateKeyJWT; required
 	// with it. Replace them while running to rotate.
 	ClientKeys *ClientKeys
+	// DPoP, when set, makes every token request carry a DPoP proof by the
+	// binding key, so the provider binds the tokens to it (RFC 9449).
+	DPoP *DPoPKeys
 	// RedirectURL is the absolute callback URL registered at the provider.
 	// Required.
 	RedirectURL string
@@ -83,7 +87,8 @@ type Config struct {
 type Client struct {
 	cfg        Config
 	httpClient *http.Client
-	tokenHTTP  *http.Client // httpClient, adding client assertions to token requests
+	tokenHTTP  *http.Client           // httpClient, adding client assertions and DPoP proofs to token requests
+	dpopNonce  atomic.Pointer[string] // the token endpoint's last DPoP-Nonce
 	now        func() time.Time
 	meta       atomic.Pointer[provider]
 }
@@ -320,15 +325,24 @@ func (c *Client) authMethod(md metadata) (string, error) {
 	return c.cfg.AuthMethod, nil
 }
 
-// ctx carries the client's token-endpoint HTTP client to x/oauth2.
-func (c *Client) ctx(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, c.tokenHTTP)
+// ctx carries the client's token-endpoint HTTP client to x/oauth2, and
+// where its transport records the DPoP key the request proved.
+func (c *Client) ctx(ctx context.Context) (context.Context, *dpopUse) {
+	u := &dpopUse{}
+	ctx = context.WithValue(ctx, dpopUseKey{}, u)
+	return context.WithValue(ctx, oauth2.HTTPClient, c.tokenHTTP), u
 }
 
-// tokenTransport adds the client assertion of private_key_jwt to the form
-// x/oauth2 posts to the token endpoint (x/oauth2 has no hook for it on
-// refresh); tokenHTTP, whose transport it is, only carries those posts.
-// Under the other methods every request passes unchanged.
+// dpopUse is the jkt of the key whose proof a token request carried.
+type dpopUse struct{ jkt string }
+
+type dpopUseKey struct{}
+
+// tokenTransport adds what x/oauth2 cannot to its posts to the token
+// endpoint (it has no hook on refresh): the client assertion of
+// private_key_jwt and a DPoP proof, answering one DPoP-Nonce challenge.
+// tokenHTTP, whose transport it is, only carries those posts. With neither
+// configured every request passes unchanged.
 type tokenTransport struct {
 	c    *Client
 	base http.RoundTripper
@@ -339,8 +353,9 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	p := t.c.meta.Load()
-	if p == nil || p.authMethod != AuthMethodPrivateKeyJWT || req.Method != http.MethodPost || req.Body == nil {
+	p, dpop := t.c.meta.Load(), t.c.cfg.DPoP
+	assert := p != nil && p.authMethod == AuthMethodPrivateKeyJWT
+	if (!assert && dpop == nil) || req.Method != http.MethodPost || req.Body == nil {
 		return base.RoundTrip(req)
 	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
@@ -352,13 +367,51 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauth: token request form: %w", err)
 	}
-	if err := t.c.authenticate(p, form); err != nil {
-		return nil, err
+	send := func(nonce string) (*http.Response, error) {
+		f := form
+		if assert {
+			f = maps.Clone(form)
+			if err := t.c.authenticate(p, f); err != nil {
+				return nil, err
+			}
+		}
+		enc := f.Encode()
+		r := req.Clone(req.Context())
+		r.Body = io.NopCloser(strings.NewReader(enc))
+		r.ContentLength = int64(len(enc))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(enc)), nil }
+		if dpop != nil {
+			jkt := dpop.Binding()
+			proof, err := dpop.Proof(jkt, http.MethodPost, req.URL, "", nonce, t.c.now())
+			if err != nil {
+				return nil, err
+			}
+			r.Header.Set("DPoP", proof)
+			if u, _ := req.Context().Value(dpopUseKey{}).(*dpopUse); u != nil {
+				u.jkt = jkt
+			}
+		}
+		return base.RoundTrip(r)
 	}
-	enc := form.Encode()
-	r := req.Clone(req.Context())
-	r.Body = io.NopCloser(strings.NewReader(enc))
-	r.ContentLength = int64(len(enc))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(enc)), nil }
-	return base.RoundTrip(r)
+	var nonce string
+	if n := t.c.dpopNonce.Load(); n != nil {
+		nonce = *n
+	}
+	resp, err := send(nonce)
+	if err != nil || dpop == nil {
+		return resp, err
+	}
+	if n, ok := tokenNonceChallenge(resp); ok {
+		// RFC 9449 section 8: retry once with the nonce asked for.
+		t.c.dpopNonce.Store(&n)
+		resp.Body.Close()
+		resp, err = send(n)
+		if err != nil {
+			return resp, err
+		}
+	}
+	if n := resp.Header.Get("DPoP-Nonce"); ValidNonce(n) {
+		t.c.dpopNonce.Store(&n)
+	}
+	return resp, nil
 }

@@ -61,56 +61,69 @@ type clientKeySet struct {
 // ES256/384/512 or EdDSA from the key); use, when given, "sig". The errors
 // name the key by position and kid, never its material.
 func ParseClientKeys(data []byte) (*ClientKeys, error) {
-	var raw struct {
-		Keys []json.RawMessage `json:"keys"`
+	keys, err := parseKeySet("client keys", data)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, errors.New("oauth: client keys: not a JWK set (JSON with a \"keys\" array)")
-	}
-	if len(raw.Keys) == 0 {
-		return nil, errors.New("oauth: client keys: the JWK set has no keys")
-	}
-	if len(raw.Keys) > MaxClientKeys {
-		return nil, fmt.Errorf("oauth: client keys: %d keys, at most %d", len(raw.Keys), MaxClientKeys)
-	}
-	var (
-		public jose.JSONWebKeySet
-		first  *clientKeySet
-		seen   = map[string]bool{}
-	)
-	for i, r := range raw.Keys {
-		var k jose.JSONWebKey
-		if err := k.UnmarshalJSON(r); err != nil {
-			return nil, fmt.Errorf("oauth: client keys: key %d: not a valid JWK: %w", i, err)
-		}
-		alg, err := checkClientKey(&k)
-		if err != nil {
-			return nil, fmt.Errorf("oauth: client keys: key %d (kid %q): %w", i, k.KeyID, err)
-		}
-		if seen[k.KeyID] {
-			return nil, fmt.Errorf("oauth: client keys: key %d: kid %q is used twice", i, k.KeyID)
-		}
-		seen[k.KeyID] = true
-		pub := k.Public()
-		pub.Algorithm, pub.Use = string(alg), "sig"
+	var public jose.JSONWebKeySet
+	for _, k := range keys {
+		pub := k.jwk.Public()
+		pub.Algorithm, pub.Use = string(k.alg), "sig"
 		public.Keys = append(public.Keys, pub)
-		if first == nil {
-			signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: k},
-				(&jose.SignerOptions{}).WithType("JWT"))
-			if err != nil {
-				return nil, fmt.Errorf("oauth: client keys: key %d (kid %q): %w", i, k.KeyID, err)
-			}
-			first = &clientKeySet{signer: signer, kid: k.KeyID, alg: alg}
-		}
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: keys[0].alg, Key: keys[0].jwk},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return nil, fmt.Errorf("oauth: client keys: key 0 (kid %q): %w", keys[0].jwk.KeyID, err)
 	}
 	pj, err := json.Marshal(public)
 	if err != nil {
 		return nil, fmt.Errorf("oauth: client keys: %w", err)
 	}
-	first.public = pj
 	ck := &ClientKeys{}
-	ck.set.Store(first)
+	ck.set.Store(&clientKeySet{signer: signer, kid: keys[0].jwk.KeyID, alg: keys[0].alg, public: pj})
 	return ck, nil
+}
+
+// setKey is one checked private key of a key set file.
+type setKey struct {
+	jwk jose.JSONWebKey
+	alg jose.SignatureAlgorithm
+}
+
+// parseKeySet reads and checks a JWK set of 1 to MaxClientKeys private
+// signing keys (see ParseClientKeys); what names the file in errors.
+func parseKeySet(what string, data []byte) ([]setKey, error) {
+	var raw struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("oauth: %s: not a JWK set (JSON with a \"keys\" array)", what)
+	}
+	if len(raw.Keys) == 0 {
+		return nil, fmt.Errorf("oauth: %s: the JWK set has no keys", what)
+	}
+	if len(raw.Keys) > MaxClientKeys {
+		return nil, fmt.Errorf("oauth: %s: %d keys, at most %d", what, len(raw.Keys), MaxClientKeys)
+	}
+	keys := make([]setKey, 0, len(raw.Keys))
+	seen := map[string]bool{}
+	for i, r := range raw.Keys {
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(r); err != nil {
+			return nil, fmt.Errorf("oauth: %s: key %d: not a valid JWK: %w", what, i, err)
+		}
+		alg, err := checkClientKey(&k)
+		if err != nil {
+			return nil, fmt.Errorf("oauth: %s: key %d (kid %q): %w", what, i, k.KeyID, err)
+		}
+		if seen[k.KeyID] {
+			return nil, fmt.Errorf("oauth: %s: key %d: kid %q is used twice", what, i, k.KeyID)
+		}
+		seen[k.KeyID] = true
+		keys = append(keys, setKey{jwk: k, alg: alg})
+	}
+	return keys, nil
 }
 
 // checkClientKey returns the algorithm k signs with, or why it cannot be a

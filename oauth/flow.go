@@ -155,11 +155,12 @@ func (c *Client) Callback(ctx context.Context, f Flow, q url.Values) (*Tokens, e
 	if code == "" {
 		return nil, fmt.Errorf("%w: no code in the authorization response", ErrInvalidResponse)
 	}
-	tok, err := p.oauth2.Exchange(c.ctx(ctx), code, oauth2.VerifierOption(f.Verifier))
+	tctx, bound := c.ctx(ctx)
+	tok, err := p.oauth2.Exchange(tctx, code, oauth2.VerifierOption(f.Verifier))
 	if err != nil {
 		return nil, classify("code exchange", err)
 	}
-	t, err := c.tokens(ctx, p, tok, f.Nonce, "")
+	t, err := c.tokens(ctx, p, tok, f.Nonce, "", bound.jkt)
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,7 @@ type reply struct {
 	status      int
 	contentType string
 	body        string
+	header      http.Header // more response headers
 }
 
 func jsonReply(status int, v any) reply {
@@ -73,6 +74,9 @@ func jsonReply(status int, v any) reply {
 }
 
 func (r reply) write(w http.ResponseWriter) {
+	for k, v := range r.header {
+		w.Header()[k] = v
+	}
 	if r.contentType != "" {
 		w.Header().Set("Content-Type", r.contentType)
 	}
@@ -89,6 +93,7 @@ type request struct {
 	authHeader string
 	user, pass string // HTTP Basic credentials, form-decoded
 	basic      bool
+	dpop       []string // DPoP header values
 }
 
 type fakeProvider struct {
@@ -163,7 +168,7 @@ func (p *fakeProvider) jwks(w http.ResponseWriter, r *http.Request) {
 
 func record(r *http.Request) request {
 	r.ParseForm()
-	req := request{form: r.PostForm, authHeader: r.Header.Get("Authorization")}
+	req := request{form: r.PostForm, authHeader: r.Header.Get("Authorization"), dpop: r.Header.Values("DPoP")}
 	if u, pw, ok := r.BasicAuth(); ok {
 		req.basic = true
 		req.user, _ = url.QueryUnescape(u)

@@ -24,9 +24,10 @@ func (c *Client) Refresh(ctx context.Context, refreshToken, sub string) (*Tokens
 	if refreshToken == "" {
 		return nil, fmt.Errorf("%w: no refresh token", ErrReauthRequired)
 	}
-	tok, err := p.oauth2.TokenSource(c.ctx(ctx), &oauth2.Token{RefreshToken: refreshToken}).Token()
+	tctx, bound := c.ctx(ctx)
+	tok, err := p.oauth2.TokenSource(tctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
 		return nil, classify("refresh", err)
 	}
-	return c.tokens(ctx, p, tok, "", sub)
+	return c.tokens(ctx, p, tok, "", sub, bound.jkt)
 }

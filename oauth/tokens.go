@@ -33,6 +33,9 @@ type Tokens struct {
 	Scope        string    // granted scopes, space separated, when the provider said
 	Subject      string    // the verified ID token's sub
 	SessionID    string    // the ID token's sid (Back-Channel Logout), if any
+	// DPoPKey is the thumbprint (jkt) of the DPoP key AccessToken is bound
+	// to (token_type DPoP); empty for a bearer token.
+	DPoPKey string
 }
 
 // LogValue prints a short hash of the subject, the expiry and whether a
@@ -116,15 +119,21 @@ func classify(op string, err error) error {
 }
 
 // tokens verifies what the token endpoint returned. nonce is checked when not
-// empty (code exchange); wantSub is checked when not empty (refresh).
-func (c *Client) tokens(ctx context.Context, p *provider, tok *oauth2.Token, nonce, wantSub string) (*Tokens, error) {
+// empty (code exchange); wantSub is checked when not empty (refresh); bound
+// is the jkt of the DPoP proof the request carried, "" for none.
+func (c *Client) tokens(ctx context.Context, p *provider, tok *oauth2.Token, nonce, wantSub, bound string) (*Tokens, error) {
 	if tok.AccessToken == "" {
 		return nil, fmt.Errorf("%w: no access token", ErrInvalidResponse)
 	}
-	if tt := strings.ToLower(tok.TokenType); tt != "" && tt != "bearer" {
+	t := &Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
+	switch tt := strings.ToLower(tok.TokenType); {
+	case tt == "" || tt == "bearer":
+		// A provider without DPoP answers a proof with a bearer token.
+	case tt == "dpop" && bound != "":
+		t.DPoPKey = bound
+	default:
 		return nil, fmt.Errorf("%w: token type %q is not bearer", ErrInvalidResponse, sanitizeCode(tok.TokenType))
 	}
-	t := &Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
 	if tok.ExpiresIn > 0 {
 		// x/oauth2 computes Expiry with the wall clock; ours is injectable.
 		t.Expiry = c.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
