@@ -1,6 +1,10 @@
 package proxy_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
 )
 
@@ -75,12 +82,33 @@ func BenchmarkProxyBare(b *testing.B) {
 
 // BenchmarkProxySignedIn is this Proxy on a signed-in request whose token
 // needs no refresh: session load, header hygiene, bearer injection.
-func BenchmarkProxySignedIn(b *testing.B) {
+func BenchmarkProxySignedIn(b *testing.B) { benchSignedIn(b, "") }
+
+// BenchmarkProxySignedInDPoP is BenchmarkProxySignedIn with a DPoP-bound
+// token: the difference is the cost of a fresh proof (an ES256 signature)
+// per request.
+func BenchmarkProxySignedInDPoP(b *testing.B) { benchSignedIn(b, "ES256") }
+
+func benchSignedIn(b *testing.B, dpop string) {
 	up := benchUpstream(b)
 	clk := newClock()
+	sess := newSession(time.Hour)
+	var keys *oauth.DPoPKeys
+	if dpop != "" {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: k, KeyID: "d", Algorithm: dpop}}})
+		if keys, err = oauth.ParseDPoPKeys(set); err != nil {
+			b.Fatal(err)
+		}
+		sess.DPoPKey = keys.Binding()
+	}
 	p, err := proxy.New(proxy.Config{
 		Routes:       []proxy.Route{{Path: "/api/", Upstream: up}},
-		Sessions:     &fakeSessions{sess: newSession(time.Hour)},
+		DPoP:         keys,
+		Sessions:     &fakeSessions{sess: sess},
 		Refresher:    &fakeRefresher{tokens: newTokens()},
 		PublicURL:    &url.URL{Scheme: "https", Host: "app.example.com"},
 		IsBFFCookie:  isBFFCookie,

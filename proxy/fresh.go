@@ -14,6 +14,7 @@ func applyTokens(s *session.Session, t *oauth.Tokens) *session.Session {
 	ns := *s
 	ns.AccessToken = t.AccessToken
 	ns.AccessExpiry = t.Expiry.Unix()
+	ns.DPoPKey = t.DPoPKey
 	if t.RefreshToken != "" {
 		ns.RefreshToken = t.RefreshToken
 	}
@@ -30,7 +31,7 @@ func applyTokens(s *session.Session, t *oauth.Tokens) *session.Session {
 // margin, refreshing it (and writing the new cookie to w) when needed.
 func (p *Proxy) fresh(w http.ResponseWriter, r *http.Request, s *session.Session) (*session.Session, error) {
 	now := p.now()
-	if s.AccessExpiryTime().Sub(now) > p.cfg.RefreshMargin {
+	if s.AccessExpiryTime().Sub(now) > p.cfg.RefreshMargin && p.canProve(s) {
 		if s.Stale() {
 			// Sealed under an older key: re-seal while we can write.
 			if err := p.cfg.Sessions.Save(w.Header(), r, s); err != nil {
@@ -69,6 +70,13 @@ func (p *Proxy) fresh(w http.ResponseWriter, r *http.Request, s *session.Session
 	}
 	p.log.Debug("access token refreshed", "session", ns, "outcome", string(outcome))
 	return ns, nil
+}
+
+// canProve reports whether the BFF holds the key s's access token is bound
+// to (always, for a bearer token). One bound to a key rotated out of the
+// DPoP keys is refreshed early: the new token is bound to the current key.
+func (p *Proxy) canProve(s *session.Session) bool {
+	return s.DPoPKey == "" || (p.cfg.DPoP != nil && p.cfg.DPoP.Has(s.DPoPKey))
 }
 
 // endSession clears the cookies of a session whose grant the provider

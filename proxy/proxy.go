@@ -104,6 +104,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// DPoP holds the keys the sessions' DPoP-bound tokens are bound to;
+	// nil: no DPoP (a bound token then cannot be used and is refreshed).
+	DPoP *oauth.DPoPKeys
 }
 
 // Proxy is an http.Handler for the configured routes.
@@ -117,6 +120,7 @@ type Proxy struct {
 	cooldown  *cooldown // nil: forced refreshes are off
 	log       *slog.Logger
 	now       func() time.Time
+	nonces    nonces // upstreams' DPoP-Nonce values
 }
 
 type route struct {
@@ -280,7 +284,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.cfg.ErrorHandler(w, r, ErrUpgrade)
 		return
 	}
-	f := &forward{p: p, w: w, r: r}
+	f := &forward{p: p, w: w, r: r, rt: rt}
 	if rt.Token != TokenNone {
 		s, err := p.cfg.Sessions.Load(r)
 		switch {
@@ -317,6 +321,7 @@ type forward struct {
 	w       http.ResponseWriter
 	r       *http.Request
 	s       *session.Session // nil: no session, no bearer, no retry
+	rt      *route
 	retried atomic.Bool
 	inTrip  atomic.Bool // the transport is in a round trip (see informational.go)
 }
@@ -345,6 +350,7 @@ func (p *Proxy) rewriter(rt *route) func(*httputil.ProxyRequest) {
 			}
 		}
 		delete(pr.Out.Header, "Authorization")
+		delete(pr.Out.Header, "Dpop") // only the BFF proves possession
 		stripCookies(pr.Out.Header, p.cfg.IsBFFCookie)
 		// What httputil.ProxyRequest.SetXForwarded does, with the inbound
 		// X-Forwarded-For kept only from a trusted proxy, and without
@@ -362,7 +368,7 @@ func (p *Proxy) rewriter(rt *route) func(*httputil.ProxyRequest) {
 		pr.Out.Header["X-Forwarded-Host"] = p.fwdHost
 		pr.Out.Header["X-Forwarded-Proto"] = p.fwdProto
 		if f, _ := pr.In.Context().Value(forwardKey{}).(*forward); f != nil && f.s != nil {
-			pr.Out.Header["Authorization"] = f.s.BearerHeader()
+			p.authorize(pr.Out.Header, rt, f.s, pr.Out.Method, pr.Out.URL)
 		}
 	}
 }

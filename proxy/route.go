@@ -47,6 +47,11 @@ type Route struct {
 	BodyMinRate int64
 	// AntiForgery is AntiForgeryByKind (the default) or AntiForgeryHeader.
 	AntiForgery AntiForgery
+	// BearerOnly sends a DPoP-bound access token as "Authorization: Bearer"
+	// without a proof, for an upstream that does not take DPoP (RFC 9449
+	// asks resource servers that do to refuse that; one that validates the
+	// token alone accepts it). Without DPoP it changes nothing.
+	BearerOnly bool
 	// Downloads lets top-level navigations reach the route (file
 	// downloads); its answers to them are forced to Content-Disposition:
 	// attachment, so an API's HTML never renders on the app's origin.

@@ -217,6 +217,7 @@ func (s *Server) completeLogin(c *gin.Context) (*loginState, error) {
 		RefreshToken: tokens.RefreshToken,
 		IDToken:      tokens.IDToken,
 		Scope:        tokens.Scope,
+		DPoPKey:      tokens.DPoPKey,
 	}
 	if info != nil {
 		for k, v := range info.Claims {

@@ -25,6 +25,9 @@ type Session struct {
 	RefreshToken string `json:"rt,omitempty"`
 	IDToken      string `json:"idt,omitempty"` // for id_token_hint and the user's claims
 	Scope        string `json:"scp,omitempty"`
+	// DPoPKey is the thumbprint of the DPoP key AccessToken is bound to
+	// (oauth.Tokens.DPoPKey); empty for a bearer token.
+	DPoPKey string `json:"dpk,omitempty"`
 	// UserInfo holds the userinfo claims (oidc.userinfo): scalars and string arrays, bounded.
 	UserInfo map[string]any `json:"ui,omitempty"`
 	// LastSeen is when the session was last sealed while an idle timeout
