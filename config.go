@@ -70,7 +70,11 @@ type fileConfig struct {
 		// ClientKeyFile is a JWK set of private keys for auth_method
 		// private_key_jwt: the first signs, all are served at
 		// <auth_prefix>/jwks.json. Re-read on SIGHUP.
-		ClientKeyFile         string            `yaml:"client_key_file"`
+		ClientKeyFile string `yaml:"client_key_file"`
+		// DPoPKeyFile is a JWK set of private keys that bind the access
+		// tokens (RFC 9449): the first binds new ones, the others still
+		// prove for tokens bound to them. Re-read on SIGHUP.
+		DPoPKeyFile           string            `yaml:"dpop_key_file"`
 		Scopes                []string          `yaml:"scopes"`
 		AuthParams            map[string]string `yaml:"auth_params"`
 		PostLogoutRedirectURL string            `yaml:"post_logout_redirect_url"`
@@ -142,6 +146,9 @@ type fileConfig struct {
 		// Downloads lets top-level navigations reach the route; its
 		// responses to them are forced to Content-Disposition: attachment.
 		Downloads bool `yaml:"downloads"`
+		// BearerOnly sends a DPoP-bound token as Bearer, without a
+		// proof, to an upstream that does not take DPoP.
+		BearerOnly bool `yaml:"bearer_only"`
 	} `yaml:"routes"`
 	Log struct {
 		Format string `yaml:"format"` // json (default) or text
@@ -368,11 +375,21 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	if err != nil {
 		return sc, err
 	}
+	var dpopKeys *oauth.DPoPKeys
+	if o.DPoPKeyFile != "" {
+		b, err := os.ReadFile(o.DPoPKeyFile)
+		if err != nil {
+			return sc, &configError{"oidc.dpop_key_file", err.Error()}
+		}
+		if dpopKeys, err = oauth.ParseDPoPKeys(b); err != nil {
+			return sc, &configError{"oidc.dpop_key_file", strings.TrimPrefix(err.Error(), "oauth: DPoP keys: ")}
+		}
+	}
 	if secret == "" && clientKeys == nil {
 		return sc, &configError{"oidc.client_secret", "required (or client_secret_file, or BFF_OIDC_CLIENT_SECRET), or auth_method private_key_jwt with client_key_file"}
 	}
 	sc.OIDC = oauth.Config{
-		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, AuthMethod: o.AuthMethod, ClientKeys: clientKeys,
+		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, AuthMethod: o.AuthMethod, ClientKeys: clientKeys, DPoP: dpopKeys,
 		Scopes: o.Scopes, AuthParams: o.AuthParams, PostLogoutRedirectURL: o.PostLogoutRedirectURL,
 		UserInfo: o.UserInfo, PAR: o.PAR,
 	}
@@ -506,7 +523,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		rt := proxy.Route{
 			Path: r.Path, Upstream: u, Token: proxy.TokenMode(r.Token), StripPrefix: r.StripPrefix,
 			InsecureUpstream: r.InsecureUpstream, BodyTimeout: bodyTimeout, BodyMinRate: r.BodyMinRate,
-			AntiForgery: proxy.AntiForgery(r.AntiForgery), Downloads: r.Downloads,
+			AntiForgery: proxy.AntiForgery(r.AntiForgery), Downloads: r.Downloads, BearerOnly: r.BearerOnly,
 		}
 		sc.Routes = append(sc.Routes, rt)
 	}

@@ -227,6 +227,26 @@ func writeConfig(t *testing.T, dir string, mutate func(map[string]any)) string {
 func oidcOf(m map[string]any) map[string]any    { return m["oidc"].(map[string]any) }
 func sessionOf(m map[string]any) map[string]any { return m["session"].(map[string]any) }
 
+// TestLoadDPoP: dpop_key_file gives the client and the proxy their DPoP
+// keys; a route may opt out with bearer_only.
+func TestLoadDPoP(t *testing.T) {
+	path := writeConfig(t, t.TempDir(), func(m map[string]any) {
+		oidcOf(m)["dpop_key_file"] = "testdata/client_keys.json"
+		m["routes"].([]map[string]any)[0]["bearer_only"] = true
+	})
+	_, sc, err := load("serve", []string{"-config", path}, noEnv)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if sc.OIDC.DPoP == nil || sc.OIDC.DPoP.Alg() != "ES256" || !sc.Routes[0].BearerOnly {
+		t.Fatalf("DPoP %v, route bearer_only %v: want the file's ES256 key and the opt-out", sc.OIDC.DPoP, sc.Routes[0].BearerOnly)
+	}
+	_, plain, err := load("serve", []string{"-config", writeConfig(t, t.TempDir(), nil)}, noEnv)
+	if err != nil || plain.OIDC.DPoP != nil || plain.Routes[0].BearerOnly {
+		t.Fatalf("without dpop_key_file: %v, DPoP %v, bearer_only %v", err, plain.OIDC.DPoP, plain.Routes[0].BearerOnly)
+	}
+}
+
 // TestLoadClientKeys: private_key_jwt takes its keys from client_key_file
 // and needs no client secret.
 func TestLoadClientKeys(t *testing.T) {
@@ -284,6 +304,8 @@ func TestConfigInvalid(t *testing.T) {
 		{name: "client_key_file not a JWK set", mutate: func(m map[string]any) {
 			oidcOf(m)["auth_method"], oidcOf(m)["client_key_file"] = "private_key_jwt", "testdata/secrets.txt"
 		}, field: "oidc.client_key_file", secret: secretTwo},
+		{name: "dpop_key_file missing", mutate: func(m map[string]any) { oidcOf(m)["dpop_key_file"] = "testdata/nope.json" }, field: "oidc.dpop_key_file"},
+		{name: "dpop_key_file of public keys", mutate: func(m map[string]any) { oidcOf(m)["dpop_key_file"] = "testdata/client_keys_public.json" }, field: "oidc.dpop_key_file"},
 		{name: "oidc auth_method bogus", mutate: func(m map[string]any) { oidcOf(m)["auth_method"] = "bogus" }, field: "oidc"},
 		{name: "listen without host", mutate: func(m map[string]any) { m["listen"] = "23090" }, field: "listen"},
 		{name: "listen port not a number", mutate: func(m map[string]any) { m["listen"] = "127.0.0.1:http-alt" }, field: "listen"},

@@ -106,6 +106,7 @@ type provider struct {
 	backchannel    bool   // backchannel_logout_supported
 	parURL         string // pushed_authorization_request_endpoint, when AuthURL pushes
 	parOffered     bool
+	dpopOffered    bool // dpop_signing_alg_values_supported is advertised
 }
 
 // metadata is the subset of the discovery document that go-oidc does not expose.
@@ -120,6 +121,7 @@ type metadata struct {
 	Backchannel         bool     `json:"backchannel_logout_supported"`
 	PAREndpoint         string   `json:"pushed_authorization_request_endpoint"`
 	RequirePAR          bool     `json:"require_pushed_authorization_requests"`
+	DPoPAlgs            []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // New validates cfg and returns a Client. It does not contact the provider:
@@ -227,6 +229,10 @@ func (c *Client) Discover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if k := c.cfg.DPoP; k != nil && len(md.DPoPAlgs) > 0 && !slices.Contains(md.DPoPAlgs, k.Alg()) {
+		return fmt.Errorf("oauth: the provider takes DPoP proofs signed with %s, not %s",
+			strings.Join(md.DPoPAlgs, ", "), k.Alg())
+	}
 	endpoint := op.Endpoint()
 	endpoint.AuthStyle = oauth2.AuthStyleInParams
 	secret := c.cfg.ClientSecret
@@ -258,6 +264,7 @@ func (c *Client) Discover(ctx context.Context) error {
 		backchannel:    md.Backchannel,
 		parURL:         parURL,
 		parOffered:     md.PAREndpoint != "",
+		dpopOffered:    len(md.DPoPAlgs) > 0,
 	}
 	c.meta.Store(p)
 	return nil
@@ -274,6 +281,8 @@ type Capabilities struct {
 	BackchannelLogout bool   // backchannel_logout_supported
 	PAR               bool   // sign-in pushes its authorization requests (RFC 9126)
 	PAROffered        bool   // the provider advertises a PAR endpoint (used or not)
+	DPoP              bool   // token requests carry DPoP proofs (oidc.dpop_key_file)
+	DPoPOffered       bool   // the provider advertises DPoP (dpop_signing_alg_values_supported)
 }
 
 // Capabilities reports what discovery found; ErrNotReady before it ran.
@@ -291,6 +300,8 @@ func (c *Client) Capabilities() (Capabilities, error) {
 		BackchannelLogout: p.backchannel,
 		PAR:               p.parURL != "",
 		PAROffered:        p.parOffered,
+		DPoP:              c.cfg.DPoP != nil,
+		DPoPOffered:       p.dpopOffered,
 	}, nil
 }
 

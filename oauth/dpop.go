@@ -48,6 +48,7 @@ type dpopSet struct {
 type dpopKey struct {
 	signer jose.Signer // embeds the public JWK, typ dpop+jwt
 	jkt    string      // RFC 7638 SHA-256 thumbprint, base64url
+	alg    jose.SignatureAlgorithm
 }
 
 // ParseDPoPKeys reads the DPoP key set (see DPoPKeys).
@@ -68,7 +69,7 @@ func ParseDPoPKeys(data []byte) (*DPoPKeys, error) {
 		if err != nil {
 			return nil, fmt.Errorf("oauth: DPoP keys: key %d (kid %q): %w", i, k.jwk.KeyID, err)
 		}
-		set.keys = append(set.keys, dpopKey{signer: signer, jkt: base64.RawURLEncoding.EncodeToString(tp)})
+		set.keys = append(set.keys, dpopKey{signer: signer, jkt: base64.RawURLEncoding.EncodeToString(tp), alg: k.alg})
 	}
 	dk := &DPoPKeys{}
 	dk.set.Store(set)
@@ -80,6 +81,9 @@ func (k *DPoPKeys) Replace(other *DPoPKeys) { k.set.Store(other.set.Load()) }
 
 // Binding is the thumbprint (jkt) of the key new tokens are bound to.
 func (k *DPoPKeys) Binding() string { return k.set.Load().keys[0].jkt }
+
+// Alg is the signing algorithm of the binding key.
+func (k *DPoPKeys) Alg() string { return string(k.set.Load().keys[0].alg) }
 
 // Has reports whether the key with thumbprint jkt is still in the set.
 func (k *DPoPKeys) Has(jkt string) bool {

@@ -305,3 +305,46 @@ func TestDPoPNoRetryOnOtherErrors(t *testing.T) {
 		t.Errorf("the next request's nonce %q, want n-9", n)
 	}
 }
+
+// TestDPoPDiscovery: a provider that lists its DPoP algorithms without the
+// binding key's fails discovery, naming both; Capabilities reports DPoP
+// used and offered.
+func TestDPoPDiscovery(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		algs    []string
+		wantErr string
+		offered bool
+	}{
+		{name: "offered", algs: []string{"ES256", "EdDSA"}, offered: true},
+		{name: "not advertised", algs: nil},
+		{name: "another algorithm", algs: []string{"ES256", "PS256"}, wantErr: "DPoP proofs signed with ES256, PS256, not EdDSA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newFakeProvider(t)
+			if tc.algs != nil {
+				p.meta["dpop_signing_alg_values_supported"] = tc.algs
+			}
+			cfg := p.config()
+			cfg.DPoP = mustDPoPKeys(t, jwk(t, edKey(t), "d1", "", ""))
+			c, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Discover(t.Context())
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || c.Ready() {
+					t.Fatalf("Discover = %v (ready %v), want %q", err, c.Ready(), tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Discover: %v", err)
+			}
+			caps, _ := c.Capabilities()
+			if !caps.DPoP || caps.DPoPOffered != tc.offered {
+				t.Errorf("Capabilities DPoP %v offered %v, want true %v", caps.DPoP, caps.DPoPOffered, tc.offered)
+			}
+		})
+	}
+}

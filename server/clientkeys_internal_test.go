@@ -38,6 +38,25 @@ func testClientKeys(t *testing.T, kids ...string) *oauth.ClientKeys {
 	return ck
 }
 
+// testDPoPKeys is a DPoP key set with one new P-256 key per kid.
+func testDPoPKeys(t *testing.T, kids ...string) *oauth.DPoPKeys {
+	t.Helper()
+	var set jose.JSONWebKeySet
+	for _, kid := range kids {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k, KeyID: kid})
+	}
+	b, _ := json.Marshal(set)
+	dk, err := oauth.ParseDPoPKeys(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dk
+}
+
 func getJWKS(s *Server) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/auth/jwks.json", nil))
@@ -127,5 +146,39 @@ func TestReloadClientKeys(t *testing.T) {
 	off := withKeys(nil) // only the keys are gone
 	if err := s.Reload(off); err == nil || !strings.Contains(err.Error(), "oidc.client_key_file changed") {
 		t.Errorf("Reload without keys: %v, want oidc.client_key_file changed", err)
+	}
+}
+
+// TestReloadDPoPKeys: a reload swaps the DPoP keys the client and the proxy
+// hold; a refused one leaves them; turning DPoP on or off needs a restart.
+func TestReloadDPoPKeys(t *testing.T) {
+	withKeys := func(keys *oauth.DPoPKeys) Config {
+		cfg := reloaded(t)
+		cfg.OIDC.DPoP = keys
+		return cfg
+	}
+	running := withKeys(testDPoPKeys(t, "d1"))
+	running.Secrets, running.Routes = running.Secrets[1:], running.Routes[:1]
+	s, err := New(running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	first := running.OIDC.DPoP.Binding()
+
+	refused := withKeys(testDPoPKeys(t, "d2", "d1"))
+	refused.PublicURL = "https://other.example.com"
+	if err := s.Reload(refused); err == nil || running.OIDC.DPoP.Binding() != first {
+		t.Fatalf("a refused reload: %v, binding changed %v", err, running.OIDC.DPoP.Binding() != first)
+	}
+	next := testDPoPKeys(t, "d2", "d1")
+	if err := s.Reload(withKeys(next)); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if running.OIDC.DPoP.Binding() != next.Binding() {
+		t.Error("after the reload the running keys still bind with the old key")
+	}
+	if err := s.Reload(withKeys(nil)); err == nil || !strings.Contains(err.Error(), "oidc.dpop_key_file changed") {
+		t.Errorf("Reload without DPoP keys: %v, want oidc.dpop_key_file changed", err)
 	}
 }

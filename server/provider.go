@@ -59,6 +59,13 @@ func (s *Server) ProviderReport(ctx context.Context) (string, error) {
 	}
 	fmt.Fprintf(&b, "provider %s: discovery ok\n", s.idp.Issuer())
 	fmt.Fprintf(&b, "  client authentication: %s\n", c.TokenAuthMethod)
+	dpop := yes(c.DPoPOffered, "offered, not used (no oidc.dpop_key_file): tokens are bearer tokens",
+		"not offered: tokens are bearer tokens")
+	if c.DPoP {
+		dpop = yes(c.DPoPOffered, "used: access tokens are bound to the BFF's key ("+s.cfg.OIDC.DPoP.Alg()+"), upstreams get a proof per request",
+			"configured but not advertised: a provider without DPoP answers with bearer tokens")
+	}
+	fmt.Fprintf(&b, "  DPoP (RFC 9449): %s\n", dpop)
 	if k := s.cfg.OIDC.ClientKeys; k != nil {
 		kid, alg := k.Signing()
 		fmt.Fprintf(&b, "  client assertions signed with kid %q (%s); public keys at %s%s/jwks.json\n", kid, alg, s.cfg.PublicURL, s.cfg.Prefix)

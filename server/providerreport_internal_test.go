@@ -37,10 +37,18 @@ func TestProviderReport(t *testing.T) {
 		}, func(c *Config) {
 			c.OIDC.AuthMethod, c.OIDC.ClientSecret, c.OIDC.ClientKeys = "private_key_jwt", "", testClientKeys(t, "k1", "k0")
 		}},
+		{"DPoP", map[string]any{"dpop_signing_alg_values_supported": []string{"ES256"}}, []string{
+			"DPoP (RFC 9449): used: access tokens are bound to the BFF's key (ES256)",
+		}, func(c *Config) { c.OIDC.DPoP = testDPoPKeys(t, "d1") }},
+		{"DPoP not advertised", nil, []string{"DPoP (RFC 9449): configured but not advertised"}, func(c *Config) { c.OIDC.DPoP = testDPoPKeys(t, "d1") }},
+		{"DPoP offered, not used", map[string]any{"dpop_signing_alg_values_supported": []string{"ES256"}}, []string{
+			"DPoP (RFC 9449): offered, not used",
+		}, nil},
 		{"nothing offered", nil, []string{
 			"discovery ok", "client authentication: client_secret_basic",
 			"iss parameter: not advertised", "userinfo: not offered", "end_session_endpoint): not offered",
 			"(RFC 7009): not offered", "back-channel logout: not advertised", "(RFC 9126): not offered",
+			"DPoP (RFC 9449): not offered",
 		}, nil},
 	}
 	for _, tt := range tests {

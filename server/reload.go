@@ -34,6 +34,11 @@ func (s *Server) Reload(cfg Config) error {
 		kid, _ := n.Signing()
 		s.log.Info("client keys reloaded", "signing_kid", kid)
 	}
+	if n := cfg.OIDC.DPoP; n != nil && n != s.cfg.OIDC.DPoP {
+		// The client and the proxy hold s.cfg's set: swap its keys in place.
+		s.cfg.OIDC.DPoP.Replace(n)
+		s.log.Info("DPoP keys reloaded", "binding_jkt", n.Binding())
+	}
 	s.cfg.Routes, s.cfg.Secrets = cfg.Routes, cfg.Secrets
 	s.log.Info("configuration reloaded", "master_secrets", len(cfg.Secrets), "routes", len(cfg.Routes))
 	return nil
@@ -58,6 +63,7 @@ func (s *Server) restartField(cfg Config) string {
 		{"oidc.client_secret", n.ClientSecret != o.ClientSecret},
 		{"oidc.auth_method", n.AuthMethod != o.AuthMethod},
 		{"oidc.client_key_file", (n.ClientKeys == nil) != (o.ClientKeys == nil)},
+		{"oidc.dpop_key_file", (n.DPoP == nil) != (o.DPoP == nil)},
 		{"oidc.scopes", !slices.Equal(n.Scopes, o.Scopes)},
 		{"oidc.auth_params", !maps.Equal(n.AuthParams, o.AuthParams)},
 		{"oidc.post_logout_redirect_url", n.PostLogoutRedirectURL != o.PostLogoutRedirectURL},

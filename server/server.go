@@ -265,6 +265,7 @@ func New(cfg Config) (*Server, error) {
 		MaxIdleConnsPerHost: cfg.UpstreamIdleConns,
 		Logger:              s.log,
 		Now:                 s.now,
+		DPoP:                cfg.OIDC.DPoP,
 	})
 	if err != nil {
 		return nil, err
@@ -370,7 +371,7 @@ func (s *Server) discover(ctx context.Context) error {
 			c, _ := s.idp.Capabilities()
 			s.log.Info("identity provider ready", "issuer", s.idp.Issuer(), "auth_method", c.TokenAuthMethod,
 				"iss_parameter", c.IssParameter, "end_session", c.EndSession, "revocation", c.Revocation,
-				"userinfo", c.UserInfo, "backchannel_logout", c.BackchannelLogout, "par", c.PAR)
+				"userinfo", c.UserInfo, "backchannel_logout", c.BackchannelLogout, "par", c.PAR, "dpop", c.DPoP && c.DPoPOffered)
 			return nil
 		}
 		s.log.Warn("identity provider discovery failed; retrying", "issuer", s.idp.Issuer(), "err", err, "retry_in", delay)
