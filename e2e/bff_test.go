@@ -29,6 +29,7 @@ type BFFOptions struct {
 	RefreshMargin time.Duration // session.refresh_margin, default 2s
 	ExtraEnv      []string      // more KEY=VALUE pairs for the process
 	StaticDir     string        // static_dir: the app's files; empty leaves it out
+	ExtraRoutes   string        // more items of the routes list, YAML, each line indented by 2
 }
 
 // BFF is a running BFF binary.
@@ -149,7 +150,7 @@ routes:
   - path: "/api/"
     upstream: %s
     token: "user"
-log:
+%slog:
   format: "json"
   access_flush: "0s" # each line at once: the log checks read while the BFF runs
 %s`,
@@ -163,6 +164,7 @@ log:
 		q(o.RefreshMargin.String()),
 		q(filepath.Join(b.dir, "revoked.json")),
 		q(o.Upstream),
+		o.ExtraRoutes,
 		staticDirYAML(o.StaticDir),
 	)
 }

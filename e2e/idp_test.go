@@ -54,6 +54,12 @@ type IDPOptions struct {
 	// PAR is "offered" (default), "required" or "disabled": pushed
 	// authorization requests (RFC 9126).
 	PAR string
+	// DPoP is "optional" (default: a proof gets a bound token), "required"
+	// (dpop_bound_access_tokens) or "nonce" (required, with DPoP-Nonce).
+	DPoP string
+	// FAPI "2.0" runs oidc-provider's FAPI 2.0 profile with PAR required,
+	// DPoP with nonces and PS256 ID tokens; needs private_key_jwt.
+	FAPI string
 }
 
 // DefaultAudience is the access-token audience the provider uses by default.
@@ -133,6 +139,8 @@ func startIDP(t testing.TB, opts IDPOptions) *IDP {
 		"USERINFO_CLAIMS="+strconv.FormatBool(opts.UserInfoClaims),
 		"PAR="+opts.PAR,
 		"CLIENT_JWKS_URI="+opts.ClientJWKSURI,
+		"DPOP="+opts.DPoP,
+		"FAPI="+opts.FAPI,
 	)
 	_, issuer, stderr := startReady(t, "idp", cmd)
 	idp := &IDP{opts: opts, issuer: issuer, stderr: stderr, client: &http.Client{Timeout: 10 * time.Second}}

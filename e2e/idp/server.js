@@ -30,6 +30,17 @@
 //                              secret at all)
 //   CLIENT_JWKS_URI            private_key_jwt: where the provider fetches the
 //                              client's public keys (the BFF's jwks.json)
+//   DPOP                       "optional" (default, the library's default: a
+//                              token request with a DPoP proof gets a
+//                              DPoP-bound token), "required" (the client must
+//                              send proofs: dpop_bound_access_tokens) or
+//                              "nonce" (required, and every proof must carry
+//                              the provider's DPoP-Nonce)
+//   FAPI                       "2.0": the library's FAPI 2.0 profile (client
+//                              assertions audienced to the issuer, PKCE,
+//                              redirect_uri required), with PAR required,
+//                              DPOP=nonce, PS256 ID tokens; needs
+//                              TOKEN_AUTH_METHOD=private_key_jwt
 //   ACCESS_TOKEN_TTL           seconds, default 60
 //   ROTATE_REFRESH             "true" (default) or "false"
 //   RESOURCE                   access-token audience, default "http://api.test"
@@ -80,10 +91,20 @@ const accessTokenTTL = Number.parseInt(env('ACCESS_TOKEN_TTL', '60'), 10);
 const rotateRefresh = env('ROTATE_REFRESH', 'true') !== 'false';
 const resource = env('RESOURCE', 'http://api.test');
 const userinfoClaims = env('USERINFO_CLAIMS', 'false') === 'true';
-const par = env('PAR', 'offered');
+const fapi = env('FAPI', '');
+const par = fapi ? 'required' : env('PAR', 'offered');
+const dpop = fapi ? 'nonce' : env('DPOP', 'optional');
 const scope = 'openid profile email offline_access';
 const issuer = env('ISSUER', `http://127.0.0.1:${port}`);
 
+if (!['', '2.0'].includes(fapi) || (fapi && tokenAuthMethod !== 'private_key_jwt')) {
+  console.error('idp: FAPI must be empty or 2.0, and 2.0 needs TOKEN_AUTH_METHOD=private_key_jwt');
+  process.exit(2);
+}
+if (!['optional', 'required', 'nonce'].includes(dpop)) {
+  console.error('idp: DPOP must be optional, required or nonce');
+  process.exit(2);
+}
 if (!['offered', 'required', 'disabled'].includes(par)) {
   console.error('idp: PAR must be offered, required or disabled');
   process.exit(2);
@@ -100,7 +121,7 @@ if ((tokenAuthMethod === 'private_key_jwt') !== (clientJwksUri !== '')) {
 
 // Fresh signing key per run, so no "development keys" in use.
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: `k-${randomBytes(4).toString('hex')}`, alg: 'RS256', use: 'sig' };
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: `k-${randomBytes(4).toString('hex')}`, alg: fapi ? 'PS256' : 'RS256', use: 'sig' };
 
 const stats = {
   token_calls: {}, // grant_type -> count of token-endpoint calls (success or not)
@@ -138,6 +159,8 @@ const client = {
   token_endpoint_auth_method: tokenAuthMethod,
   scope,
 };
+if (dpop !== 'optional') client.dpop_bound_access_tokens = true;
+if (fapi) client.id_token_signed_response_alg = 'PS256';
 if (tokenAuthMethod === 'private_key_jwt') {
   client.jwks_uri = clientJwksUri;
 } else {
@@ -207,6 +230,12 @@ const configuration = {
       requirePushedAuthorizationRequests: par === 'required',
     },
     backchannelLogout: { enabled: true },
+    dPoP: {
+      enabled: true,
+      nonceSecret: randomBytes(32),
+      requireNonce: () => dpop === 'nonce',
+    },
+    fapi: { enabled: fapi !== '', profile: fapi || undefined },
     resourceIndicators: {
       enabled: true,
       defaultResource: async () => (userinfoClaims ? undefined : resource),
@@ -218,7 +247,7 @@ const configuration = {
           audience: resource,
           accessTokenFormat: 'jwt',
           accessTokenTTL,
-          jwt: { sign: { alg: 'RS256' } },
+          jwt: { sign: { alg: signingKey.alg } },
         };
       },
     },
