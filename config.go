@@ -146,6 +146,12 @@ type fileConfig struct {
 		// Downloads lets top-level navigations reach the route; its
 		// responses to them are forced to Content-Disposition: attachment.
 		Downloads bool `yaml:"downloads"`
+		// Resource (RFC 8707), Audience and Scopes restrict the token
+		// this upstream receives (token exchange of the session's token;
+		// with token: client, the client-credentials token asked for).
+		Resource string   `yaml:"resource"`
+		Audience string   `yaml:"audience"`
+		Scopes   []string `yaml:"scopes"`
 		// BearerOnly sends a DPoP-bound token as Bearer, without a
 		// proof, to an upstream that does not take DPoP.
 		BearerOnly bool `yaml:"bearer_only"`
@@ -504,9 +510,9 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 			return sc, &configError{field + ".upstream", "must be an absolute http(s) URL"}
 		}
 		switch r.Token {
-		case "", "user", "optional", "none":
+		case "", "user", "optional", "none", "client":
 		default:
-			return sc, &configError{field + ".token", "must be user, optional or none"}
+			return sc, &configError{field + ".token", "must be user, optional, none or client"}
 		}
 		switch r.AntiForgery {
 		case "", "header":
@@ -524,6 +530,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 			Path: r.Path, Upstream: u, Token: proxy.TokenMode(r.Token), StripPrefix: r.StripPrefix,
 			InsecureUpstream: r.InsecureUpstream, BodyTimeout: bodyTimeout, BodyMinRate: r.BodyMinRate,
 			AntiForgery: proxy.AntiForgery(r.AntiForgery), Downloads: r.Downloads, BearerOnly: r.BearerOnly,
+			Resource: r.Resource, Audience: r.Audience, Scopes: r.Scopes,
 		}
 		sc.Routes = append(sc.Routes, rt)
 	}

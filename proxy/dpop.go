@@ -2,11 +2,13 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/url"
 	"sync"
 
+	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/session"
 )
 
@@ -36,24 +38,53 @@ func (n *nonces) set(origin, nonce string) { n.m.Store(origin, nonce) }
 
 func origin(u *url.URL) string { return u.Scheme + "://" + u.Host }
 
-// authorize sets the Authorization header of an outbound request for s on
+// grant is the access token an upstream request presents: the session's,
+// or a derived one.
+type grant struct {
+	token   string
+	dpopKey string   // the DPoP key it is bound to, "" for a bearer token
+	bearer  []string // {"Bearer " + token}, shared and never modified
+}
+
+func sessionGrant(s *session.Session) *grant {
+	return &grant{token: s.AccessToken, dpopKey: s.DPoPKey, bearer: s.BearerHeader()}
+}
+
+func tokensGrant(t *oauth.Tokens) *grant {
+	return &grant{token: t.AccessToken, dpopKey: t.DPoPKey, bearer: []string{"Bearer " + t.AccessToken}}
+}
+
+// grantFor is what rt's upstream gets for s: its own token, or one derived
+// for rt.
+func (p *Proxy) grantFor(ctx context.Context, rt *route, s *session.Session) (*grant, error) {
+	if !rt.derives() {
+		return sessionGrant(s), nil
+	}
+	t, err := p.derivedFor(ctx, rt, s, false)
+	if err != nil {
+		return nil, err
+	}
+	return tokensGrant(t), nil
+}
+
+// authorize sets the Authorization header of an outbound request with g on
 // rt: DPoP with a proof when the token is bound and the route takes DPoP,
 // else Bearer. It reports false, with no Authorization, when the token is
 // bound to a key the BFF no longer holds (a refresh could not replace it).
-func (p *Proxy) authorize(h http.Header, rt *route, s *session.Session, method string, u *url.URL) bool {
-	if s.DPoPKey == "" || rt.BearerOnly {
-		h["Authorization"] = s.BearerHeader()
+func (p *Proxy) authorize(h http.Header, rt *route, g grant, method string, u *url.URL) bool {
+	if g.dpopKey == "" || rt.BearerOnly {
+		h["Authorization"] = g.bearer
 		return true
 	}
 	if p.cfg.DPoP == nil {
 		return false
 	}
-	proof, err := p.cfg.DPoP.Proof(s.DPoPKey, method, u, s.AccessToken, p.nonces.get(origin(u)), p.now())
+	proof, err := p.cfg.DPoP.Proof(g.dpopKey, method, u, g.token, p.nonces.get(origin(u)), p.now())
 	if err != nil {
-		p.log.Warn("no DPoP proof for the session's token; forwarding without it", "session", s, "err", err)
+		p.log.Warn("no DPoP proof for the access token; forwarding without it", "route", rt.Path, "err", err)
 		return false
 	}
-	h["Authorization"] = []string{"DPoP " + s.AccessToken}
+	h["Authorization"] = []string{"DPoP " + g.token}
 	h["Dpop"] = []string{proof}
 	return true
 }

@@ -33,6 +33,9 @@ var (
 	ErrUpgrade = errors.New("proxy: only WebSocket upgrades are forwarded")
 	// ErrBodyTimeout means the request body arrived too slowly (408).
 	ErrBodyTimeout = errors.New("proxy: request body too slow")
+	// ErrDerived wraps a failure to obtain a route's derived token; the
+	// wrapped oauth error says whose fault it is.
+	ErrDerived = errors.New("proxy: no token for the route's upstream")
 )
 
 // Sessions loads and stores the sealed session. *session.Store is one.
@@ -44,6 +47,7 @@ type Sessions interface {
 
 var (
 	_ Refresher = (*oauth.Client)(nil)
+	_ Deriver   = (*oauth.Client)(nil)
 	_ Sessions  = (*session.Store)(nil)
 )
 
@@ -107,6 +111,11 @@ type Config struct {
 	// DPoP holds the keys the sessions' DPoP-bound tokens are bound to;
 	// nil: no DPoP (a bound token then cannot be used and is refreshed).
 	DPoP *oauth.DPoPKeys
+	// Deriver obtains the derived tokens of routes with a Resource,
+	// Audience, Scopes or TokenClient; required when a route has one.
+	Deriver Deriver
+	// DerivedCacheEntries bounds the derived-token cache; zero means 10,000.
+	DerivedCacheEntries int
 }
 
 // Proxy is an http.Handler for the configured routes.
@@ -121,6 +130,7 @@ type Proxy struct {
 	log       *slog.Logger
 	now       func() time.Time
 	nonces    nonces // upstreams' DPoP-Nonce values
+	derived   *derivedStore
 }
 
 type route struct {
@@ -176,6 +186,7 @@ func New(cfg Config) (*Proxy, error) {
 		p.now = time.Now
 	}
 	p.refresh = newRefresher(cfg.Refresher, cfg.Owner, cfg.SuccessorGrace, p.now)
+	p.derived = newDerivedStore(cfg.DerivedCacheEntries)
 	if cfg.ForcedRefreshCooldown > 0 {
 		p.cooldown = newCooldown(cfg.ForcedRefreshCooldown, maxCooldowns)
 	}
@@ -208,6 +219,9 @@ func (p *Proxy) SetRoutes(routes []Route) error {
 		}
 		seen[r.Path] = true
 		rt := &route{Route: r}
+		if rt.derives() && p.cfg.Deriver == nil {
+			return fmt.Errorf("proxy: route %s needs derived tokens and there is no deriver", r.Path)
+		}
 		rt.rp = &httputil.ReverseProxy{
 			Rewrite:        p.rewriter(rt),
 			Transport:      p.transport,
@@ -285,7 +299,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := &forward{p: p, w: w, r: r, rt: rt}
-	if rt.Token != TokenNone {
+	if rt.Token == TokenClient {
+		t, err := p.derivedFor(r.Context(), rt, nil, false)
+		if err != nil {
+			p.cfg.ErrorHandler(w, r, fmt.Errorf("%w: %w", ErrDerived, err))
+			return
+		}
+		f.g = tokensGrant(t)
+	} else if rt.Token != TokenNone {
 		s, err := p.cfg.Sessions.Load(r)
 		switch {
 		case err == nil:
@@ -298,6 +319,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			f.s = s
+			if f.g, err = p.grantFor(r.Context(), rt, s); err != nil {
+				p.cfg.ErrorHandler(w, r, fmt.Errorf("%w: %w", ErrDerived, err))
+				return
+			}
 		case rt.Token == TokenOptional && errors.Is(err, session.ErrNoSession):
 		default:
 			if !errors.Is(err, session.ErrNoSession) {
@@ -322,6 +347,7 @@ type forward struct {
 	r       *http.Request
 	s       *session.Session // nil: no session, no bearer, no retry
 	rt      *route
+	g       *grant // the token the upstream gets; nil: none
 	retried atomic.Bool
 	inTrip  atomic.Bool // the transport is in a round trip (see informational.go)
 }
@@ -367,8 +393,8 @@ func (p *Proxy) rewriter(rt *route) func(*httputil.ProxyRequest) {
 		// Shared, never-modified value slices: the transport only reads them.
 		pr.Out.Header["X-Forwarded-Host"] = p.fwdHost
 		pr.Out.Header["X-Forwarded-Proto"] = p.fwdProto
-		if f, _ := pr.In.Context().Value(forwardKey{}).(*forward); f != nil && f.s != nil {
-			p.authorize(pr.Out.Header, rt, f.s, pr.Out.Method, pr.Out.URL)
+		if f, _ := pr.In.Context().Value(forwardKey{}).(*forward); f != nil && f.g != nil {
+			p.authorize(pr.Out.Header, rt, *f.g, pr.Out.Method, pr.Out.URL)
 		}
 	}
 }

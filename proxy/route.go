@@ -15,6 +15,7 @@ const (
 	TokenUser     TokenMode = "user"     // a session is required; the bearer is always sent
 	TokenOptional TokenMode = "optional" // the bearer is sent when there is a session
 	TokenNone     TokenMode = "none"     // no session is read and no bearer sent
+	TokenClient   TokenMode = "client"   // no session is read; the BFF's own client-credentials token is sent
 )
 
 // Route maps a path prefix to an upstream.
@@ -25,8 +26,17 @@ type Route struct {
 	// Upstream is the base URL requests are forwarded to (scheme and host,
 	// and optionally a base path that the request path is appended to).
 	Upstream *url.URL
-	// Token is TokenUser, TokenOptional or TokenNone; empty means TokenUser.
+	// Token is TokenUser, TokenOptional, TokenNone or TokenClient; empty
+	// means TokenUser.
 	Token TokenMode
+	// Resource (an RFC 8707 resource indicator, absolute URI), Audience and
+	// Scopes restrict the token this upstream receives: on a user route
+	// the session's token exchanged for one for this target (RFC 8693), on
+	// a TokenClient route the client-credentials token asked for it. Empty:
+	// the session's own token (TokenClient: the provider's default).
+	Resource string
+	Audience string
+	Scopes   []string
 	// StripPrefix removes Path from the forwarded path ("/api/x" -> "/x").
 	StripPrefix bool
 	// InsecureUpstream allows a plain-http upstream on a host that is not
@@ -85,9 +95,22 @@ func (rt *Route) validate() error {
 	switch rt.Token {
 	case "":
 		rt.Token = TokenUser
-	case TokenUser, TokenOptional, TokenNone:
+	case TokenUser, TokenOptional, TokenNone, TokenClient:
 	default:
-		return fmt.Errorf("proxy: route %s: token must be user, optional or none, not %q", rt.Path, rt.Token)
+		return fmt.Errorf("proxy: route %s: token must be user, optional, none or client, not %q", rt.Path, rt.Token)
+	}
+	if rt.Token == TokenNone && (rt.Resource != "" || rt.Audience != "" || len(rt.Scopes) > 0) {
+		return fmt.Errorf("proxy: route %s: resource, audience and scopes need a token (user, optional or client)", rt.Path)
+	}
+	if rt.Resource != "" {
+		if u, err := url.Parse(rt.Resource); err != nil || !u.IsAbs() || u.Fragment != "" {
+			return fmt.Errorf("proxy: route %s: resource %q must be an absolute URI without a fragment (RFC 8707)", rt.Path, rt.Resource)
+		}
+	}
+	for _, s := range rt.Scopes {
+		if s == "" || strings.ContainsAny(s, " \"\\") {
+			return fmt.Errorf("proxy: route %s: scope %q is not a scope token", rt.Path, s)
+		}
 	}
 	if rt.Upstream.Scheme == "http" && rt.Token != TokenNone && !rt.InsecureUpstream && !isLoopback(rt.Upstream.Hostname()) {
 		return fmt.Errorf("proxy: route %s: upstream %s would receive the bearer token in clear text: "+

@@ -40,6 +40,20 @@ func classify(err error) publicError {
 		return publicError{http.StatusRequestTimeout, "request_timeout", "request body too slow"}
 	case errors.Is(err, session.ErrNoSession):
 		return publicError{http.StatusUnauthorized, "unauthenticated", "sign-in required"}
+	case errors.Is(err, proxy.ErrDerived):
+		// A route's derived token: a refused subject token is the
+		// session's end; anything else the provider refuses for the
+		// route (invalid_target, invalid_scope, unauthorized_client, a
+		// scope the session lacks) never improves by signing in again.
+		var te *oauth.TokenError
+		switch {
+		case errors.Is(err, oauth.ErrProvider), errors.Is(err, oauth.ErrNotReady):
+			return publicError{http.StatusServiceUnavailable, "temporarily_unavailable", "identity provider unavailable; try again"}
+		case errors.As(err, &te) && te.Code == "invalid_grant":
+			return publicError{http.StatusUnauthorized, "unauthenticated", "session ended; sign in again"}
+		default:
+			return publicError{http.StatusInternalServerError, "misconfigured", "the identity provider would not issue a token for this API; the operator must fix the route's resource, audience or scopes"}
+		}
 	case errors.Is(err, session.ErrInvalid), errors.Is(err, session.ErrExpired), errors.Is(err, session.ErrRevoked),
 		errors.Is(err, oauth.ErrReauthRequired) && !errors.Is(err, errDuringLogin):
 		return publicError{http.StatusUnauthorized, "unauthenticated", "session ended; sign in again"}

@@ -266,6 +266,7 @@ func New(cfg Config) (*Server, error) {
 		Logger:              s.log,
 		Now:                 s.now,
 		DPoP:                cfg.OIDC.DPoP,
+		Deriver:             s.idp,
 	})
 	if err != nil {
 		return nil, err
