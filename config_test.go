@@ -247,6 +247,23 @@ func TestLoadDPoP(t *testing.T) {
 	}
 }
 
+// TestLoadRouteTargets: a route's resource, audience and scopes, and
+// token: client, reach the proxy route.
+func TestLoadRouteTargets(t *testing.T) {
+	path := writeConfig(t, t.TempDir(), func(m map[string]any) {
+		r := m["routes"].([]map[string]any)[0]
+		r["resource"], r["audience"], r["scopes"], r["token"] = "https://orders.example", "orders", []string{"orders:read"}, "client"
+	})
+	_, sc, err := load("serve", []string{"-config", path}, noEnv)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	r := sc.Routes[0]
+	if r.Resource != "https://orders.example" || r.Audience != "orders" || len(r.Scopes) != 1 || r.Scopes[0] != "orders:read" || r.Token != proxy.TokenClient {
+		t.Errorf("route %+v", r)
+	}
+}
+
 // TestLoadClientKeys: private_key_jwt takes its keys from client_key_file
 // and needs no client secret.
 func TestLoadClientKeys(t *testing.T) {

@@ -5,8 +5,12 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
 )
+
+// derived wraps err as the proxy does a failed derived token.
+func derived(err error) error { return fmt.Errorf("%w: %w", proxy.ErrDerived, err) }
 
 // TestClassify pins the public answer of the errors the attack review
 // added: each must keep its status even when wrapped the way its caller
@@ -27,6 +31,16 @@ func TestClassify(t *testing.T) {
 		{"slow body, proxy sentinel", fmt.Errorf("%w: %w", proxy.ErrUpstream, proxy.ErrBodyTimeout), http.StatusRequestTimeout, "request_timeout"},
 		{"end-session ticket that does not open", errBadTicket, http.StatusBadRequest, "invalid_request"},
 		{"upstream down", fmt.Errorf("%w: dial", proxy.ErrUpstream), http.StatusBadGateway, "bad_gateway"},
+		// A route's derived token: only a refused subject token sends the
+		// user to sign in again; what the provider refuses for the route
+		// is the operator's, or every sign-in would loop.
+		{"derived: subject token refused", derived(&oauth.TokenError{Op: "token exchange", Code: "invalid_grant", Status: 400}), http.StatusUnauthorized, "unauthenticated"},
+		{"derived: target refused", derived(&oauth.TokenError{Op: "token exchange", Code: "invalid_target", Status: 400}), http.StatusInternalServerError, "misconfigured"},
+		{"derived: scope refused", derived(&oauth.TokenError{Op: "token exchange", Code: "invalid_scope", Status: 400}), http.StatusInternalServerError, "misconfigured"},
+		{"derived: a scope the session lacks", derived(fmt.Errorf("%w: x", oauth.ErrOutranks)), http.StatusInternalServerError, "misconfigured"},
+		{"derived: client refused", derived(&oauth.TokenError{Op: "client credentials", Code: "invalid_client", Status: 401}), http.StatusInternalServerError, "misconfigured"},
+		{"derived: provider down", derived(&oauth.TokenError{Op: "token exchange", Code: "server_error", Status: 500}), http.StatusServiceUnavailable, "temporarily_unavailable"},
+		{"derived: provider not ready", derived(oauth.ErrNotReady), http.StatusServiceUnavailable, "temporarily_unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
