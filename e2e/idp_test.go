@@ -54,6 +54,9 @@ type IDPOptions struct {
 	// PAR is "offered" (default), "required" or "disabled": pushed
 	// authorization requests (RFC 9126).
 	PAR string
+	// Resources are more RFC 8707 resource indicators the client may get
+	// tokens for (token exchange, client credentials); aud = the resource.
+	Resources []string
 	// DPoP is "optional" (default: a proof gets a bound token), "required"
 	// (dpop_bound_access_tokens) or "nonce" (required, with DPoP-Nonce).
 	DPoP string
@@ -93,6 +96,10 @@ type IDPStats struct {
 	// ClientAssertions counts the requests the provider authenticated with a
 	// client assertion, by the kid that signed it.
 	ClientAssertions map[string]int `json:"client_assertions"`
+	// Exchanges and ClientCredentials count tokens issued by token
+	// exchange and by client credentials, by resource.
+	Exchanges         map[string]int `json:"exchanges"`
+	ClientCredentials map[string]int `json:"client_credentials"`
 }
 
 // startIDP runs `node server.js` on a free loopback port, waits for its
@@ -140,6 +147,7 @@ func startIDP(t testing.TB, opts IDPOptions) *IDP {
 		"PAR="+opts.PAR,
 		"CLIENT_JWKS_URI="+opts.ClientJWKSURI,
 		"DPOP="+opts.DPoP,
+		"RESOURCES="+strings.Join(opts.Resources, ","),
 		"FAPI="+opts.FAPI,
 	)
 	_, issuer, stderr := startReady(t, "idp", cmd)

@@ -12,6 +12,14 @@
 //                       first, so tests can compare what a page sees with the
 //                       real tokens (kept in memory only, never printed)
 //
+// Token exchange (RFC 8693): oidc-provider has no such grant, so this file
+// registers one through the library's registerGrantType extension point and
+// its own grant helpers (DPoP validation and binding, resource servers,
+// token formats): the subject must be an access token this provider issued
+// to the requesting client, unexpired, and (when DPoP-bound) presented with
+// a proof by the same key; the issued token is for one resource of RESOURCE
+// and RESOURCES, with scopes no wider than the subject's, expiring no later.
+//
 // It prints exactly one line "READY <issuer>" on stdout once it listens; every
 // other message of the library goes to stderr. It is NOT a production
 // provider: keys are generated at start, storage is in memory, and the
@@ -44,6 +52,10 @@
 //   ACCESS_TOKEN_TTL           seconds, default 60
 //   ROTATE_REFRESH             "true" (default) or "false"
 //   RESOURCE                   access-token audience, default "http://api.test"
+//   RESOURCES                  comma-separated more resource indicators (RFC
+//                              8707) the client may ask tokens for: by token
+//                              exchange (RFC 8693, below) or client
+//                              credentials; each token's aud is its resource
 //   USERINFO_CLAIMS            "true": profile and email claims only from the
 //                              userinfo endpoint, as in a conforming provider
 //                              (conformIdTokenClaims on); access tokens are
@@ -57,6 +69,7 @@
 //                              refused) or "disabled" (not advertised)
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { jwtVerify } from 'jose';
 
 // Keep stdout for the READY line only: the library prints notices with
 // console.info/console.log.
@@ -90,6 +103,7 @@ const tokenAuthMethod = env('TOKEN_AUTH_METHOD', 'client_secret_basic');
 const accessTokenTTL = Number.parseInt(env('ACCESS_TOKEN_TTL', '60'), 10);
 const rotateRefresh = env('ROTATE_REFRESH', 'true') !== 'false';
 const resource = env('RESOURCE', 'http://api.test');
+const resources = new Set([resource, ...list(env('RESOURCES', ''))]);
 const userinfoClaims = env('USERINFO_CLAIMS', 'false') === 'true';
 const fapi = env('FAPI', '');
 const par = fapi ? 'required' : env('PAR', 'offered');
@@ -120,7 +134,7 @@ if ((tokenAuthMethod === 'private_key_jwt') !== (clientJwksUri !== '')) {
 }
 
 // Fresh signing key per run, so no "development keys" in use.
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: `k-${randomBytes(4).toString('hex')}`, alg: fapi ? 'PS256' : 'RS256', use: 'sig' };
 
 const stats = {
@@ -136,6 +150,8 @@ const stats = {
   backchannel_success: 0,
   backchannel_error: 0,
   client_assertions: {}, // kid -> token, PAR and revocation calls authenticated with a client assertion by it
+  exchanges: {}, // resource -> tokens issued by token exchange
+  client_credentials: {}, // resource -> tokens issued by client credentials
 };
 // Successful token-endpoint answers, for GET /__test/tokens. Not cleared by
 // /__test/reset. Never printed.
@@ -145,6 +161,8 @@ const resetStats = () => {
   stats.token_calls = {};
   stats.token_errors = {};
   stats.client_assertions = {};
+  stats.exchanges = {};
+  stats.client_credentials = {};
   for (const k of Object.keys(stats)) {
     if (typeof stats[k] === 'number') stats[k] = 0;
   }
@@ -154,7 +172,7 @@ const client = {
   client_id: clientId,
   redirect_uris: redirectUris,
   post_logout_redirect_uris: postLogoutRedirectUris,
-  grant_types: ['authorization_code', 'refresh_token'],
+  grant_types: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
   response_types: ['code'],
   token_endpoint_auth_method: tokenAuthMethod,
   scope,
@@ -225,6 +243,7 @@ const configuration = {
       allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId,
     },
     rpInitiatedLogout: { enabled: true },
+    clientCredentials: { enabled: true },
     pushedAuthorizationRequests: {
       enabled: par !== 'disabled',
       requirePushedAuthorizationRequests: par === 'required',
@@ -241,10 +260,10 @@ const configuration = {
       defaultResource: async () => (userinfoClaims ? undefined : resource),
       useGrantedResource: async () => true,
       getResourceServerInfo: async (ctx, indicator) => {
-        if (indicator !== resource) throw new errors.InvalidTarget();
+        if (!resources.has(indicator)) throw new errors.InvalidTarget();
         return {
           scope,
-          audience: resource,
+          audience: indicator,
           accessTokenFormat: 'jwt',
           accessTokenTTL,
           jwt: { sign: { alg: signingKey.alg } },
@@ -263,6 +282,62 @@ const configuration = {
 };
 
 const provider = new Provider(issuer, configuration);
+
+const grantHelpers = Object.fromEntries(
+  Object.entries(await import('oidc-provider/lib/helpers/grants.js')).map(([n, h]) => [n, h.bind(undefined, provider)]),
+);
+const { applyDpopBinding } = await import('oidc-provider/lib/helpers/grant_common.js');
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const epoch = () => Math.floor(Date.now() / 1000);
+
+provider.registerGrantType('urn:ietf:params:oauth:grant-type:token-exchange', async (ctx) => {
+  const p = ctx.oidc.params;
+  const { client } = ctx.oidc;
+  if (p.subject_token_type !== ACCESS_TOKEN_TYPE) {
+    throw new errors.InvalidRequest('subject_token_type must be an access token');
+  }
+  if (p.requested_token_type && p.requested_token_type !== ACCESS_TOKEN_TYPE) {
+    throw new errors.InvalidRequest('only access tokens are issued');
+  }
+  let subject;
+  try {
+    ({ payload: subject } = await jwtVerify(p.subject_token, publicKey, { issuer, algorithms: [signingKey.alg] }));
+  } catch {
+    throw new errors.InvalidGrant('subject_token is invalid or expired');
+  }
+  if (subject.client_id !== client.clientId) throw new errors.InvalidGrant('subject_token was issued to another client');
+  const dPoP = await grantHelpers.validateDpop(ctx);
+  if (subject.cnf?.jkt && subject.cnf.jkt !== dPoP?.thumbprint) {
+    throw new errors.InvalidGrant('subject_token is bound to another key');
+  }
+  const target = p.resource;
+  if (typeof target !== 'string' || !resources.has(target)) throw new errors.InvalidTarget();
+  const granted = new Set(String(subject.scope || '').split(' ').filter(Boolean));
+  const asked = String(p.scope || '').split(' ').filter(Boolean);
+  for (const sc of asked) {
+    if (!granted.has(sc)) throw new errors.InvalidScope('requested scope exceeds the subject token', sc);
+  }
+  const ttl = Math.min(accessTokenTTL, subject.exp - epoch());
+  const at = new provider.AccessToken({
+    accountId: subject.sub, client, gty: 'token_exchange', grantId: subject.jti,
+    scope: (asked.length ? asked : [...granted]).join(' ') || undefined,
+  });
+  at.resourceServer = new provider.ResourceServer(target, {
+    scope, audience: target, accessTokenFormat: 'jwt', accessTokenTTL: ttl, jwt: { sign: { alg: signingKey.alg } },
+  });
+  await applyDpopBinding(provider, ctx, dPoP, at);
+  grantHelpers.checkDpopRequired(ctx, dPoP);
+  const value = await at.save();
+  stats.exchanges[target] = (stats.exchanges[target] || 0) + 1;
+  ctx.body = {
+    access_token: value, issued_token_type: ACCESS_TOKEN_TYPE, token_type: at.tokenType,
+    expires_in: at.expiration, scope: at.scope,
+  };
+}, ['subject_token', 'subject_token_type', 'requested_token_type', 'resource', 'audience', 'scope', 'actor_token', 'actor_token_type'], ['resource']);
+provider.on('client_credentials.issued', (token) => {
+  const r = token.resourceServer?.identifier() || '';
+  stats.client_credentials[r] = (stats.client_credentials[r] || 0) + 1;
+});
 
 provider.on('grant.success', (ctx) => {
   if (ctx.oidc?.params?.grant_type === 'refresh_token') stats.refresh_success += 1;
