@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // DPoP (RFC 9449): the BFF holds a private key, asks the provider to bind
@@ -46,8 +45,8 @@ type dpopSet struct {
 }
 
 type dpopKey struct {
-	signer jose.Signer // embeds the public JWK, typ dpop+jwt
-	jkt    string      // RFC 7638 SHA-256 thumbprint, base64url
+	signer *proofSigner // embeds the public JWK, typ dpop+jwt
+	jkt    string       // RFC 7638 SHA-256 thumbprint, base64url
 	alg    jose.SignatureAlgorithm
 }
 
@@ -64,8 +63,7 @@ func ParseDPoPKeys(data []byte) (*DPoPKeys, error) {
 		if err != nil {
 			return nil, fmt.Errorf("oauth: DPoP keys: key %d (kid %q): %w", i, k.jwk.KeyID, err)
 		}
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.jwk.Key},
-			(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
+		signer, err := newProofSigner(k)
 		if err != nil {
 			return nil, fmt.Errorf("oauth: DPoP keys: key %d (kid %q): %w", i, k.jwk.KeyID, err)
 		}
@@ -125,7 +123,7 @@ func (k *DPoPKeys) Proof(jkt, method string, target *url.URL, accessToken, nonce
 		sum := sha256.Sum256([]byte(accessToken))
 		c.ATH = base64.RawURLEncoding.EncodeToString(sum[:])
 	}
-	p, err := jwt.Signed(key.signer).Claims(c).Serialize()
+	p, err := key.signer.proof(c)
 	if err != nil {
 		return "", fmt.Errorf("oauth: DPoP proof: %w", err)
 	}

@@ -348,3 +348,44 @@ func TestDPoPDiscovery(t *testing.T) {
 		})
 	}
 }
+
+// TestDPoPProofAlgorithms: the hand-made proofs of every allowed key type
+// and algorithm verify with go-jose (header typ and embedded public key,
+// signature, claims), including a URL whose path needs JSON escaping.
+func TestDPoPProofAlgorithms(t *testing.T) {
+	rsaKey, _ := testKeys()
+	for _, tc := range []struct {
+		alg string
+		key any
+	}{
+		{"ES256", ecKey(t, elliptic.P256())}, {"ES384", ecKey(t, elliptic.P384())}, {"ES512", ecKey(t, elliptic.P521())},
+		{"EdDSA", edKey(t)}, {"RS256", rsaKey}, {"RS384", rsaKey}, {"RS512", rsaKey}, {"PS256", rsaKey}, {"PS384", rsaKey}, {"PS512", rsaKey},
+	} {
+		t.Run(tc.alg, func(t *testing.T) {
+			dk := mustDPoPKeys(t, jwk(t, tc.key, "k", tc.alg, ""))
+			target := &url.URL{Scheme: "https", Host: "api.example", Path: `/a"b\c/d`}
+			p, err := dk.Proof(dk.Binding(), "GET", target, "at", "n<1>&", testNow)
+			if err != nil {
+				t.Fatalf("Proof: %v", err)
+			}
+			tok, err := jwt.ParseSigned(p, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(tc.alg)})
+			if err != nil {
+				t.Fatalf("ParseSigned: %v", err)
+			}
+			h := tok.Headers[0]
+			if h.Algorithm != tc.alg || h.ExtraHeaders["typ"] != "dpop+jwt" || h.JSONWebKey == nil || !h.JSONWebKey.IsPublic() {
+				t.Fatalf("header alg %q typ %v jwk %v", h.Algorithm, h.ExtraHeaders["typ"], h.JSONWebKey)
+			}
+			var c proofClaims
+			if err := tok.Claims(h.JSONWebKey.Key, &c); err != nil {
+				t.Fatalf("signature: %v", err)
+			}
+			if c.HTU != target.String() || c.Nonce != "n<1>&" || c.HTM != "GET" {
+				t.Errorf("claims %+v", c)
+			}
+			if tp, _ := h.JSONWebKey.Thumbprint(crypto.SHA256); base64.RawURLEncoding.EncodeToString(tp) != dk.Binding() {
+				t.Error("the embedded key is not the binding key")
+			}
+		})
+	}
+}
