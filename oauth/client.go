@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +51,10 @@ type Config struct {
 	// ClientKeys sign the client assertions of AuthMethodPrivateKeyJWT; required
 	// with it. Replace them while running to rotate.
 	ClientKeys *ClientKeys
+	// ClientCert is the TLS client certificate of AuthMethodTLSClient and
+	// AuthMethodSelfSignedTLSClient; required with them. With HTTPClient
+	// nil the client presents it; a given HTTPClient must (TLSConfig).
+	ClientCert *ClientCert
 	// DPoP, when set, makes every token request carry a DPoP proof by the
 	// binding key, so the provider binds the tokens to it (RFC 9449).
 	DPoP *DPoPKeys
@@ -61,8 +66,9 @@ type Config struct {
 	PostLogoutRedirectURL string
 	// Scopes to ask for; empty means DefaultScopes. Must include "openid".
 	Scopes []string
-	// AuthMethod is AuthMethodAuto, AuthMethodBasic, AuthMethodPost or
-	// AuthMethodPrivateKeyJWT.
+	// AuthMethod is AuthMethodAuto, AuthMethodBasic, AuthMethodPost,
+	// AuthMethodPrivateKeyJWT, AuthMethodTLSClient or
+	// AuthMethodSelfSignedTLSClient.
 	AuthMethod string
 	// AuthParams are extra authorization-request parameters some providers
 	// need (Auth0's "audience", RFC 8707 "resource"). They may not override
@@ -122,6 +128,11 @@ type metadata struct {
 	PAREndpoint         string   `json:"pushed_authorization_request_endpoint"`
 	RequirePAR          bool     `json:"require_pushed_authorization_requests"`
 	DPoPAlgs            []string `json:"dpop_signing_alg_values_supported"`
+	MTLSAliases         struct {
+		TokenEndpoint      string `json:"token_endpoint"`
+		PAREndpoint        string `json:"pushed_authorization_request_endpoint"`
+		RevocationEndpoint string `json:"revocation_endpoint"`
+	} `json:"mtls_endpoint_aliases"`
 }
 
 // New validates cfg and returns a Client. It does not contact the provider:
@@ -141,6 +152,10 @@ func New(cfg Config) (*Client, error) {
 		if cfg.ClientKeys == nil {
 			return nil, errors.New("oauth: private_key_jwt needs the client's keys")
 		}
+	case mtls(cfg.AuthMethod):
+		if cfg.ClientCert == nil {
+			return nil, errNoClientCert
+		}
 	case cfg.ClientSecret == "":
 		return nil, errors.New("oauth: client secret is required")
 	}
@@ -154,7 +169,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New(`oauth: scopes must include "openid"`)
 	}
 	switch cfg.AuthMethod {
-	case AuthMethodAuto, AuthMethodBasic, AuthMethodPost, AuthMethodPrivateKeyJWT:
+	case AuthMethodAuto, AuthMethodBasic, AuthMethodPost, AuthMethodPrivateKeyJWT, AuthMethodTLSClient, AuthMethodSelfSignedTLSClient:
 	default:
 		return nil, fmt.Errorf("oauth: unknown client auth method %q", cfg.AuthMethod)
 	}
@@ -174,6 +189,11 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, httpClient: cfg.HTTPClient, now: cfg.Now}
 	if c.httpClient == nil {
 		c.httpClient = &http.Client{Timeout: 10 * time.Second}
+		if cfg.ClientCert != nil {
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.TLSClientConfig = cfg.ClientCert.TLSConfig()
+			c.httpClient.Transport = t
+		}
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -236,11 +256,20 @@ func (c *Client) Discover(ctx context.Context) error {
 	endpoint := op.Endpoint()
 	endpoint.AuthStyle = oauth2.AuthStyleInParams
 	secret := c.cfg.ClientSecret
-	switch method {
-	case AuthMethodBasic:
+	revokeURL := md.RevocationEndpoint
+	switch {
+	case method == AuthMethodBasic:
 		endpoint.AuthStyle = oauth2.AuthStyleInHeader
-	case AuthMethodPrivateKeyJWT:
+	case method == AuthMethodPrivateKeyJWT:
 		secret = "" // x/oauth2 then sends client_id alone; tokenTransport adds the assertion
+	case mtls(method):
+		secret = "" // client_id alone: the TLS handshake authenticates
+		a := md.MTLSAliases
+		endpoint.TokenURL = cmp.Or(a.TokenEndpoint, endpoint.TokenURL)
+		revokeURL = cmp.Or(a.RevocationEndpoint, revokeURL)
+		if parURL != "" {
+			parURL = cmp.Or(a.PAREndpoint, parURL)
+		}
 	}
 	p := &provider{
 		oauth2: oauth2.Config{
@@ -257,7 +286,7 @@ func (c *Client) Discover(ctx context.Context) error {
 		}),
 		logoutVerifier: newLogoutVerifier(op, c.cfg.ClientID, algs, c.now),
 		op:             op,
-		revokeURL:      md.RevocationEndpoint,
+		revokeURL:      revokeURL,
 		endSession:     md.EndSessionEndpoint,
 		issParameter:   md.IssParameter,
 		authMethod:     method,
@@ -324,6 +353,10 @@ func (c *Client) authMethod(md metadata) (string, error) {
 			return AuthMethodBasic, nil
 		}
 		return AuthMethodPost, nil
+	case AuthMethodTLSClient, AuthMethodSelfSignedTLSClient:
+		if len(md.TokenAuthMethods) > 0 && !slices.Contains(md.TokenAuthMethods, c.cfg.AuthMethod) {
+			return "", fmt.Errorf("oauth: the provider does not offer %s client authentication", c.cfg.AuthMethod)
+		}
 	case AuthMethodPrivateKeyJWT:
 		if len(md.TokenAuthMethods) > 0 && !slices.Contains(md.TokenAuthMethods, AuthMethodPrivateKeyJWT) {
 			return "", errors.New("oauth: the provider does not offer private_key_jwt client authentication")

@@ -113,6 +113,8 @@ func (c *Client) authenticate(p *provider, form url.Values) error {
 	case AuthMethodPost:
 		form.Set("client_id", c.cfg.ClientID)
 		form.Set("client_secret", c.cfg.ClientSecret)
+	case AuthMethodTLSClient, AuthMethodSelfSignedTLSClient:
+		form.Set("client_id", c.cfg.ClientID)
 	case AuthMethodPrivateKeyJWT:
 		a, err := c.cfg.ClientKeys.assertion(c.cfg.ClientID, c.cfg.Issuer, c.now())
 		if err != nil {
