@@ -74,7 +74,12 @@ type fileConfig struct {
 		// DPoPKeyFile is a JWK set of private keys that bind the access
 		// tokens (RFC 9449): the first binds new ones, the others still
 		// prove for tokens bound to them. Re-read on SIGHUP.
-		DPoPKeyFile           string            `yaml:"dpop_key_file"`
+		DPoPKeyFile string `yaml:"dpop_key_file"`
+		// TLSClientCertFile and TLSClientKeyFile are the PEM certificate
+		// and key of auth_method tls_client_auth or
+		// self_signed_tls_client_auth (RFC 8705). Re-read on SIGHUP.
+		TLSClientCertFile     string            `yaml:"tls_client_cert_file"`
+		TLSClientKeyFile      string            `yaml:"tls_client_key_file"`
 		Scopes                []string          `yaml:"scopes"`
 		AuthParams            map[string]string `yaml:"auth_params"`
 		PostLogoutRedirectURL string            `yaml:"post_logout_redirect_url"`
@@ -381,6 +386,10 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	if err != nil {
 		return sc, err
 	}
+	clientCert, err := loadClientCert(o.AuthMethod, o.TLSClientCertFile, o.TLSClientKeyFile)
+	if err != nil {
+		return sc, err
+	}
 	var dpopKeys *oauth.DPoPKeys
 	if o.DPoPKeyFile != "" {
 		b, err := os.ReadFile(o.DPoPKeyFile)
@@ -391,11 +400,11 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 			return sc, &configError{"oidc.dpop_key_file", strings.TrimPrefix(err.Error(), "oauth: DPoP keys: ")}
 		}
 	}
-	if secret == "" && clientKeys == nil {
-		return sc, &configError{"oidc.client_secret", "required (or client_secret_file, or BFF_OIDC_CLIENT_SECRET), or auth_method private_key_jwt with client_key_file"}
+	if secret == "" && clientKeys == nil && clientCert == nil {
+		return sc, &configError{"oidc.client_secret", "required (or client_secret_file, or BFF_OIDC_CLIENT_SECRET), or auth_method private_key_jwt with client_key_file, or tls_client_auth with tls_client_cert_file"}
 	}
 	sc.OIDC = oauth.Config{
-		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, AuthMethod: o.AuthMethod, ClientKeys: clientKeys, DPoP: dpopKeys,
+		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, AuthMethod: o.AuthMethod, ClientKeys: clientKeys, DPoP: dpopKeys, ClientCert: clientCert,
 		Scopes: o.Scopes, AuthParams: o.AuthParams, PostLogoutRedirectURL: o.PostLogoutRedirectURL,
 		UserInfo: o.UserInfo, PAR: o.PAR,
 	}
@@ -404,7 +413,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	default:
 		return sc, &configError{"oidc.par", fmt.Sprintf("%q: want auto, required or off", o.PAR)}
 	}
-	if _, err := oauth.New(oauth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, ClientKeys: clientKeys, RedirectURL: "https://x/", Scopes: o.Scopes, AuthMethod: o.AuthMethod, AuthParams: o.AuthParams}); err != nil {
+	if _, err := oauth.New(oauth.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, ClientKeys: clientKeys, ClientCert: clientCert, RedirectURL: "https://x/", Scopes: o.Scopes, AuthMethod: o.AuthMethod, AuthParams: o.AuthParams}); err != nil {
 		return sc, &configError{"oidc", strings.TrimPrefix(err.Error(), "oauth: ")}
 	}
 
@@ -683,6 +692,33 @@ func loadClientKeys(method, file string) (*oauth.ClientKeys, error) {
 		return nil, &configError{"oidc.client_key_file", strings.TrimPrefix(err.Error(), "oauth: client keys: ")}
 	}
 	return keys, nil
+}
+
+// loadClientCert reads oidc.tls_client_cert_file and tls_client_key_file,
+// which the mTLS methods need and no other method uses; nil without them.
+func loadClientCert(method, certFile, keyFile string) (*oauth.ClientCert, error) {
+	mtls := method == oauth.AuthMethodTLSClient || method == oauth.AuthMethodSelfSignedTLSClient
+	switch {
+	case mtls && (certFile == "" || keyFile == ""):
+		return nil, &configError{"oidc.tls_client_cert_file", "tls_client_cert_file and tls_client_key_file are required with auth_method " + method}
+	case !mtls && (certFile != "" || keyFile != ""):
+		return nil, &configError{"oidc.tls_client_cert_file", "only used with auth_method tls_client_auth or self_signed_tls_client_auth"}
+	case !mtls:
+		return nil, nil
+	}
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, &configError{"oidc.tls_client_cert_file", err.Error()}
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, &configError{"oidc.tls_client_key_file", err.Error()}
+	}
+	c, err := oauth.ParseClientCert(certPEM, keyPEM, time.Now())
+	if err != nil {
+		return nil, &configError{"oidc.tls_client_cert_file", strings.TrimPrefix(err.Error(), "oauth: ")}
+	}
+	return c, nil
 }
 
 // adminToken validates the admin section and returns its token, "" when

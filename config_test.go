@@ -3,8 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"net/http"
 	"net/netip"
 	"os"
@@ -264,6 +271,35 @@ func TestLoadRouteTargets(t *testing.T) {
 	}
 }
 
+// TestLoadClientCert: tls_client_auth takes its certificate and key from
+// files and needs no client secret.
+func TestLoadClientCert(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "bff-client"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600)
+	path := writeConfig(t, dir, func(m map[string]any) {
+		o := oidcOf(m)
+		delete(o, "client_secret")
+		o["auth_method"], o["tls_client_cert_file"], o["tls_client_key_file"] = "tls_client_auth", certFile, keyFile
+	})
+	_, sc, err := load("serve", []string{"-config", path}, noEnv)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if sc.OIDC.ClientCert == nil || sc.OIDC.ClientCert.Leaf().Subject.CommonName != "bff-client" || sc.OIDC.ClientSecret != "" {
+		t.Fatalf("ClientCert %v, secret %q", sc.OIDC.ClientCert, sc.OIDC.ClientSecret)
+	}
+}
+
 // TestLoadClientKeys: private_key_jwt takes its keys from client_key_file
 // and needs no client secret.
 func TestLoadClientKeys(t *testing.T) {
@@ -323,6 +359,16 @@ func TestConfigInvalid(t *testing.T) {
 		}, field: "oidc.client_key_file", secret: secretTwo},
 		{name: "dpop_key_file missing", mutate: func(m map[string]any) { oidcOf(m)["dpop_key_file"] = "testdata/nope.json" }, field: "oidc.dpop_key_file"},
 		{name: "dpop_key_file of public keys", mutate: func(m map[string]any) { oidcOf(m)["dpop_key_file"] = "testdata/client_keys_public.json" }, field: "oidc.dpop_key_file"},
+		{name: "tls_client_auth without a certificate", mutate: func(m map[string]any) { oidcOf(m)["auth_method"] = "tls_client_auth" }, field: "oidc.tls_client_cert_file"},
+		{name: "a client certificate with a secret method", mutate: func(m map[string]any) { oidcOf(m)["tls_client_cert_file"] = "testdata/nope.pem" }, field: "oidc.tls_client_cert_file"},
+		{name: "client certificate missing", mutate: func(m map[string]any) {
+			o := oidcOf(m)
+			o["auth_method"], o["tls_client_cert_file"], o["tls_client_key_file"] = "self_signed_tls_client_auth", "testdata/nope.pem", "testdata/nope.key"
+		}, field: "oidc.tls_client_cert_file"},
+		{name: "client certificate not PEM", mutate: func(m map[string]any) {
+			o := oidcOf(m)
+			o["auth_method"], o["tls_client_cert_file"], o["tls_client_key_file"] = "tls_client_auth", "testdata/client_keys.json", "testdata/secrets.txt"
+		}, field: "oidc.tls_client_cert_file", secret: secretTwo},
 		{name: "oidc auth_method bogus", mutate: func(m map[string]any) { oidcOf(m)["auth_method"] = "bogus" }, field: "oidc"},
 		{name: "listen without host", mutate: func(m map[string]any) { m["listen"] = "23090" }, field: "listen"},
 		{name: "listen port not a number", mutate: func(m map[string]any) { m["listen"] = "127.0.0.1:http-alt" }, field: "listen"},

@@ -4,11 +4,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -180,5 +185,51 @@ func TestReloadDPoPKeys(t *testing.T) {
 	}
 	if err := s.Reload(withKeys(nil)); err == nil || !strings.Contains(err.Error(), "oidc.dpop_key_file changed") {
 		t.Errorf("Reload without DPoP keys: %v, want oidc.dpop_key_file changed", err)
+	}
+}
+
+// testClientCert is a self-signed TLS client certificate for cn.
+func testClientCert(t *testing.T, cn string) *oauth.ClientCert {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalECPrivateKey(key)
+	c, err := oauth.ParseClientCert(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestReloadClientCert: a reload swaps the certificate the provider client
+// presents; turning mTLS on or off needs a restart.
+func TestReloadClientCert(t *testing.T) {
+	withCert := func(c *oauth.ClientCert) Config {
+		cfg := reloaded(t)
+		cfg.OIDC.AuthMethod, cfg.OIDC.ClientSecret, cfg.OIDC.ClientCert = oauth.AuthMethodTLSClient, "", c
+		return cfg
+	}
+	running := withCert(testClientCert(t, "one"))
+	running.Secrets, running.Routes = running.Secrets[1:], running.Routes[:1]
+	s, err := New(running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Reload(withCert(testClientCert(t, "two"))); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	got, _ := running.OIDC.ClientCert.GetClientCertificate(nil)
+	if cn := running.OIDC.ClientCert.Leaf().Subject.CommonName; cn != "two" || got.Leaf.Subject.CommonName != "two" {
+		t.Errorf("after the reload the client presents %q, want two", cn)
+	}
+	if err := s.Reload(withCert(nil)); err == nil || !strings.Contains(err.Error(), "oidc.tls_client_cert_file changed") {
+		t.Errorf("Reload without a certificate: %v", err)
 	}
 }

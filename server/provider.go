@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -66,6 +67,9 @@ func (s *Server) ProviderReport(ctx context.Context) (string, error) {
 			"configured but not advertised: a provider without DPoP answers with bearer tokens")
 	}
 	fmt.Fprintf(&b, "  DPoP (RFC 9449): %s\n", dpop)
+	if c := s.cfg.OIDC.ClientCert; c != nil {
+		fmt.Fprintf(&b, "  client certificate: %s, valid until %s\n", c.Leaf().Subject, c.Leaf().NotAfter.UTC().Format(time.RFC3339))
+	}
 	if k := s.cfg.OIDC.ClientKeys; k != nil {
 		kid, alg := k.Signing()
 		fmt.Fprintf(&b, "  client assertions signed with kid %q (%s); public keys at %s%s/jwks.json\n", kid, alg, s.cfg.PublicURL, s.cfg.Prefix)

@@ -34,6 +34,11 @@ func (s *Server) Reload(cfg Config) error {
 		kid, _ := n.Signing()
 		s.log.Info("client keys reloaded", "signing_kid", kid)
 	}
+	if n := cfg.OIDC.ClientCert; n != nil && n != s.cfg.OIDC.ClientCert {
+		// New connections to the provider present the new certificate.
+		s.cfg.OIDC.ClientCert.Replace(n)
+		s.log.Info("client certificate reloaded", "subject", n.Leaf().Subject.String(), "not_after", n.Leaf().NotAfter)
+	}
 	if n := cfg.OIDC.DPoP; n != nil && n != s.cfg.OIDC.DPoP {
 		// The client and the proxy hold s.cfg's set: swap its keys in place.
 		s.cfg.OIDC.DPoP.Replace(n)
@@ -64,6 +69,7 @@ func (s *Server) restartField(cfg Config) string {
 		{"oidc.auth_method", n.AuthMethod != o.AuthMethod},
 		{"oidc.client_key_file", (n.ClientKeys == nil) != (o.ClientKeys == nil)},
 		{"oidc.dpop_key_file", (n.DPoP == nil) != (o.DPoP == nil)},
+		{"oidc.tls_client_cert_file", (n.ClientCert == nil) != (o.ClientCert == nil)},
 		{"oidc.scopes", !slices.Equal(n.Scopes, o.Scopes)},
 		{"oidc.auth_params", !maps.Equal(n.AuthParams, o.AuthParams)},
 		{"oidc.post_logout_redirect_url", n.PostLogoutRedirectURL != o.PostLogoutRedirectURL},

@@ -518,7 +518,15 @@ func (s *Server) String() string {
 // provider that accepts connections but never answers holds neither
 // discovery (readiness) nor a sign-in or refresh for ever.
 func (s *Server) providerClient() *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: s.metrics.providerTransport(http.DefaultTransport)}
+	base := http.DefaultTransport
+	if c := s.cfg.OIDC.ClientCert; c != nil {
+		// mTLS client authentication: every connection to the provider
+		// presents the current certificate.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = c.TLSConfig()
+		base = t
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: s.metrics.providerTransport(base)}
 }
 
 // leaveTimeout bounds telling the cluster this member is going, at stop:
