@@ -121,7 +121,7 @@ func startBFF(t testing.TB, opts BFFOptions) *BFF {
 		return resp.StatusCode == http.StatusOK
 	})
 	if err != nil {
-		t.Fatalf("e2e: bff not ready: %v\nlogs:\n%s", err, tail(b.logs.String(), 8<<10))
+		t.Fatalf("e2e: bff not ready: %v\nlogs:\n%.3000s", err, b.logs.String())
 	}
 	return b
 }

@@ -60,6 +60,15 @@ type IDPOptions struct {
 	// DPoP is "optional" (default: a proof gets a bound token), "required"
 	// (dpop_bound_access_tokens) or "nonce" (required, with DPoP-Nonce).
 	DPoP string
+	// MTLS, when Port is set, adds the provider's https listener for
+	// mutual TLS (RFC 8705) as its mtls_endpoint_aliases; with
+	// TokenAuthMethod tls_client_auth the client is registered with
+	// SubjectDN.
+	MTLS struct {
+		Port                int
+		Cert, Key, ClientCA string // PEM files: the listener's certificate and key, the CA of client certificates
+		SubjectDN           string
+	}
 	// FAPI "2.0" runs oidc-provider's FAPI 2.0 profile with PAR required,
 	// DPoP with nonces and PS256 ID tokens; needs private_key_jwt.
 	FAPI string
@@ -100,6 +109,9 @@ type IDPStats struct {
 	// exchange and by client credentials, by resource.
 	Exchanges         map[string]int `json:"exchanges"`
 	ClientCredentials map[string]int `json:"client_credentials"`
+	// MTLSCalls counts successful calls on the mutual-TLS listener that
+	// came with a client certificate, by path.
+	MTLSCalls map[string]int `json:"mtls_calls"`
 }
 
 // startIDP runs `node server.js` on a free loopback port, waits for its
@@ -148,6 +160,11 @@ func startIDP(t testing.TB, opts IDPOptions) *IDP {
 		"CLIENT_JWKS_URI="+opts.ClientJWKSURI,
 		"DPOP="+opts.DPoP,
 		"RESOURCES="+strings.Join(opts.Resources, ","),
+		"MTLS_PORT="+strconv.Itoa(opts.MTLS.Port),
+		"MTLS_CERT="+opts.MTLS.Cert,
+		"MTLS_KEY="+opts.MTLS.Key,
+		"MTLS_CA="+opts.MTLS.ClientCA,
+		"TLS_CLIENT_SUBJECT_DN="+opts.MTLS.SubjectDN,
 		"FAPI="+opts.FAPI,
 	)
 	_, issuer, stderr := startReady(t, "idp", cmd)

@@ -44,6 +44,13 @@
 //                              send proofs: dpop_bound_access_tokens) or
 //                              "nonce" (required, and every proof must carry
 //                              the provider's DPoP-Nonce)
+//   MTLS_PORT, MTLS_CERT,      mutual TLS (RFC 8705): a second, https listener
+//   MTLS_KEY, MTLS_CA          on MTLS_PORT (server certificate and key, CA of
+//                              client certificates) published as the
+//                              mtls_endpoint_aliases of the token, PAR and
+//                              revocation endpoints; with TOKEN_AUTH_METHOD
+//                              tls_client_auth the client is registered with
+//   TLS_CLIENT_SUBJECT_DN      this subject ("CN=...") and no secret
 //   FAPI                       "2.0": the library's FAPI 2.0 profile (client
 //                              assertions audienced to the issuer, PKCE,
 //                              redirect_uri required), with PAR required,
@@ -69,6 +76,8 @@
 //                              refused) or "disabled" (not advertised)
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
 import { jwtVerify } from 'jose';
 
 // Keep stdout for the READY line only: the library prints notices with
@@ -123,8 +132,14 @@ if (!['offered', 'required', 'disabled'].includes(par)) {
   console.error('idp: PAR must be offered, required or disabled');
   process.exit(2);
 }
-if (!['client_secret_basic', 'client_secret_post', 'private_key_jwt'].includes(tokenAuthMethod)) {
-  console.error('idp: TOKEN_AUTH_METHOD must be client_secret_basic, client_secret_post or private_key_jwt');
+if (!['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth'].includes(tokenAuthMethod)) {
+  console.error('idp: TOKEN_AUTH_METHOD must be client_secret_basic, client_secret_post, private_key_jwt or tls_client_auth');
+  process.exit(2);
+}
+const mtlsPort = Number.parseInt(env('MTLS_PORT', '0'), 10);
+const tlsClientSubject = env('TLS_CLIENT_SUBJECT_DN', '');
+if ((tokenAuthMethod === 'tls_client_auth') && (!mtlsPort || !tlsClientSubject)) {
+  console.error('idp: tls_client_auth needs MTLS_PORT and TLS_CLIENT_SUBJECT_DN');
   process.exit(2);
 }
 const clientJwksUri = env('CLIENT_JWKS_URI', '');
@@ -152,6 +167,7 @@ const stats = {
   client_assertions: {}, // kid -> token, PAR and revocation calls authenticated with a client assertion by it
   exchanges: {}, // resource -> tokens issued by token exchange
   client_credentials: {}, // resource -> tokens issued by client credentials
+  mtls_calls: {}, // path -> successful calls over the mutual-TLS listener with a client certificate
 };
 // Successful token-endpoint answers, for GET /__test/tokens. Not cleared by
 // /__test/reset. Never printed.
@@ -163,6 +179,7 @@ const resetStats = () => {
   stats.client_assertions = {};
   stats.exchanges = {};
   stats.client_credentials = {};
+  stats.mtls_calls = {};
   for (const k of Object.keys(stats)) {
     if (typeof stats[k] === 'number') stats[k] = 0;
   }
@@ -181,6 +198,8 @@ if (dpop !== 'optional') client.dpop_bound_access_tokens = true;
 if (fapi) client.id_token_signed_response_alg = 'PS256';
 if (tokenAuthMethod === 'private_key_jwt') {
   client.jwks_uri = clientJwksUri;
+} else if (tokenAuthMethod === 'tls_client_auth') {
+  client.tls_client_auth_subject_dn = tlsClientSubject;
 } else {
   client.client_secret = clientSecret;
 }
@@ -189,7 +208,17 @@ if (backchannelLogoutUri) {
   client.backchannel_logout_session_required = true;
 }
 
+const mtlsBase = `https://127.0.0.1:${mtlsPort}`;
 const configuration = {
+  clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none',
+    ...(mtlsPort ? ['tls_client_auth'] : [])],
+  discovery: mtlsPort ? {
+    mtls_endpoint_aliases: {
+      token_endpoint: `${mtlsBase}/token`,
+      pushed_authorization_request_endpoint: `${mtlsBase}/request`,
+      revocation_endpoint: `${mtlsBase}/token/revocation`,
+    },
+  } : {},
   clients: [client],
   jwks: { keys: [signingKey] },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
@@ -255,6 +284,20 @@ const configuration = {
       requireNonce: () => dpop === 'nonce',
     },
     fapi: { enabled: fapi !== '', profile: fapi || undefined },
+    mTLS: {
+      enabled: mtlsPort > 0,
+      tlsClientAuth: true,
+      // The certificate of this connection, when it came through the https
+      // listener (the plain one has none).
+      getCertificate(ctx) {
+        const peer = ctx.socket.getPeerCertificate?.();
+        if (!peer?.raw) return undefined;
+        return `-----BEGIN CERTIFICATE-----\n${peer.raw.toString('base64')}\n-----END CERTIFICATE-----`;
+      },
+      certificateAuthorized: (ctx) => ctx.socket.authorized === true,
+      certificateSubjectMatches: (ctx, property, expected) => property === 'tls_client_auth_subject_dn'
+        && `CN=${ctx.socket.getPeerCertificate?.()?.subject?.CN}` === expected,
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource: async () => (userinfoClaims ? undefined : resource),
@@ -379,6 +422,9 @@ provider.use(async (ctx, next) => {
 
   // Count the client assertions the provider accepted, by kid (from the
   // header; the provider verified the signature before a 2xx).
+  if (ctx.socket.getPeerCertificate?.()?.raw && ctx.status < 400) {
+    stats.mtls_calls[ctx.path] = (stats.mtls_calls[ctx.path] || 0) + 1;
+  }
   const assertion = ctx.oidc?.body?.client_assertion;
   if (typeof assertion === 'string' && ctx.status < 400) {
     try {
@@ -418,7 +464,22 @@ provider.use(async (ctx, next) => {
   }
 });
 
-const server = provider.listen(port, '127.0.0.1', () => {
+let mtlsServer;
+const listening = [];
+if (mtlsPort) {
+  mtlsServer = https.createServer({
+    cert: readFileSync(env('MTLS_CERT', '')), key: readFileSync(env('MTLS_KEY', '')),
+    ca: readFileSync(env('MTLS_CA', '')), requestCert: true, rejectUnauthorized: false,
+  }, provider.callback());
+  listening.push(new Promise((resolve) => { mtlsServer.listen(mtlsPort, '127.0.0.1', resolve); }));
+  mtlsServer.on('error', (err) => {
+    console.error(`idp: mTLS listen: ${err.message}`);
+    process.exit(1);
+  });
+}
+const server = provider.listen(port, '127.0.0.1');
+listening.push(new Promise((resolve) => { server.on('listening', resolve); }));
+Promise.all(listening).then(() => {
   process.stdout.write(`READY ${issuer}\n`);
 });
 server.on('error', (err) => {
@@ -426,6 +487,9 @@ server.on('error', (err) => {
   process.exit(1);
 });
 
-const stop = () => server.close(() => process.exit(0));
+const stop = () => {
+  mtlsServer?.close();
+  server.close(() => process.exit(0));
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
