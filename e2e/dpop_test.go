@@ -58,8 +58,10 @@ func makeProof(t *testing.T, key jose.JSONWebKey, method, htu, at string) string
 // unique jti); the access token taken from the upstream, as a thief would
 // from its logs, is refused without a proof, with the thief's own key, with
 // a proof for another URL or method, or with a replayed proof (the
-// control: a fresh proof by the BFF's key is accepted). Nonce challenges of
-// the provider and of the upstream are each answered once. A bearer_only
+// control: a fresh proof by the BFF's key is accepted). In Chromium the
+// sample page signs in through the same flow, calls the API and reads no
+// token. Nonce challenges of the provider and of the upstream are each
+// answered once. A bearer_only
 // route sends the token to a legacy API. DPoP keys rotate by SIGHUP
 // without ending the session.
 func TestFAPI2DPoP(t *testing.T) {
@@ -90,6 +92,7 @@ func TestFAPI2DPoP(t *testing.T) {
 		ExtraEnv: []string{"BFF_OIDC_AUTH_METHOD=private_key_jwt", "BFF_OIDC_CLIENT_KEY_FILE=" + clientFile,
 			"BFF_OIDC_DPOP_KEY_FILE=" + dpopFile, "BFF_OIDC_PAR=required"},
 		ExtraRoutes: fmt.Sprintf("  - path: \"/legacy/\"\n    upstream: %q\n    token: \"user\"\n    bearer_only: true\n", legacy.URL()),
+		StaticDir:   appPageDir(t),
 	})
 	if r := newBrowser(t).Get(t, plainAuthorizationURL(idp, public), nil); servesLogin(r) {
 		t.Fatal("the FAPI 2.0 provider serves a plain authorization request: the profile is not on")
@@ -158,6 +161,27 @@ func TestFAPI2DPoP(t *testing.T) {
 	} {
 		if got := direct(tc.method, tc.auth, tc.proof); got != tc.want {
 			t.Errorf("stolen token %s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+
+	// What a person sees, in Chromium: the sample page signs in through the
+	// whole FAPI 2.0 flow, shows the user, calls the API through the proxy
+	// (a DPoP proof the upstream verified), and page script reads no token.
+	tab := startChromium(t)
+	tab.SignIn(t, bff.URL(), "carol")
+	if got := tab.Text(t, "#user"); !strings.HasPrefix(got, "Signed in as Test User carol") {
+		t.Errorf("#user = %q after a FAPI 2.0 sign-in in Chromium", got)
+	}
+	whoami := tab.Fetch(t, http.MethodGet, "/api/whoami", map[string]string{"X-CSRF": "1"})
+	if last, _ := up.Last(); whoami.Status != http.StatusOK || !last.DPoP || last.Sub != "carol" {
+		t.Errorf("page fetch /api/whoami: %d; upstream DPoP %v for %q (%s)", whoami.Status, last.DPoP, last.Sub, last.AuthError)
+	}
+	for what, v := range map[string]string{
+		"document.cookie": Eval[string](t, tab, `document.cookie`), "/api/whoami body": whoami.Body,
+		"/auth/user body": tab.Fetch(t, http.MethodGet, "/auth/user", nil).Body,
+	} {
+		if strings.Contains(v, "eyJ") {
+			t.Errorf("page script reads a JWT-looking string in %s", what)
 		}
 	}
 
