@@ -1,11 +1,6 @@
 package crypto
 
-import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
-	"io"
-)
+import "encoding/base64"
 
 // maxHeaderLen caps the encoded protected header. Ours is about 120
 // characters; anything much longer is not ours.
@@ -18,42 +13,44 @@ type header struct {
 
 // parseHeader decodes a base64url protected header strictly: a JSON object
 // whose members are exactly "alg", "enc", "kid" and "cty", each once and each
-// a string. Anything else (a "zip", a "crit", a "p2c", a duplicate member, a
-// non-string value, trailing data) is refused.
+// a string, written as go-jose and this package write it: no whitespace, no
+// escapes. Anything else (a "zip", a "crit", a "p2c", a duplicate member, a
+// non-string value, an escaped or control character, trailing data) is
+// refused. It allocates only the four strings.
 func parseHeader(encoded string) (header, bool) {
 	var h header
 	if len(encoded) == 0 || len(encoded) > maxHeaderLen {
 		return h, false
 	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(encoded)
+	var buf [maxHeaderLen * 3 / 4]byte
+	n, err := base64.RawURLEncoding.Strict().Decode(buf[:], []byte(encoded))
 	if err != nil {
 		return h, false
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	raw := buf[:n]
+	if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' {
 		return h, false
 	}
+	raw = raw[1 : len(raw)-1]
 	var seen [4]bool
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
+	for len(raw) > 0 {
+		var name, value []byte
+		var ok bool
+		if name, raw, ok = jsonString(raw); !ok || len(raw) == 0 || raw[0] != ':' {
 			return h, false
 		}
-		name, ok := tok.(string)
-		if !ok {
+		if value, raw, ok = jsonString(raw[1:]); !ok {
 			return h, false
 		}
-		tok, err = dec.Token()
-		if err != nil {
-			return h, false
-		}
-		value, ok := tok.(string)
-		if !ok {
-			return h, false
+		if len(raw) > 0 {
+			if raw[0] != ',' || len(raw) == 1 {
+				return h, false
+			}
+			raw = raw[1:]
 		}
 		var i int
 		var dst *string
-		switch name {
+		switch string(name) {
 		case "alg":
 			i, dst = 0, &h.alg
 		case "enc":
@@ -69,13 +66,25 @@ func parseHeader(encoded string) (header, bool) {
 			return h, false
 		}
 		seen[i] = true
-		*dst = value
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return h, false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return h, false
+		*dst = string(value)
 	}
 	return h, seen == [4]bool{true, true, true, true}
+}
+
+// jsonString reads a JSON string without escapes from the start of b and
+// returns its content and the rest; false when b does not start with one
+// (or it holds a backslash, a control character or a non-ASCII byte).
+func jsonString(b []byte) (s, rest []byte, ok bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return nil, nil, false
+	}
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return b[1:i], b[i+1:], true
+		case c == '\\' || c < 0x20 || c > 0x7e:
+			return nil, nil, false
+		}
+	}
+	return nil, nil, false
 }
