@@ -3,7 +3,6 @@ package session
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -133,7 +132,7 @@ func (s *Store) Load(r *http.Request) (*Session, error) {
 			return nil, ErrInvalid
 		}
 		sess = new(Session)
-		if err := json.Unmarshal(plain, sess); err != nil || !sess.wellFormed() {
+		if err := unmarshal(plain, sess); err != nil || !sess.wellFormed() {
 			return nil, ErrInvalid
 		}
 		s.remember(key, value, sess)
@@ -174,7 +173,7 @@ func (s *Store) Save(h http.Header, r *http.Request, sess *Session) error {
 	if s.cfg.IdleTimeout > 0 {
 		sess.LastSeen = now.Unix()
 	}
-	plain, err := json.Marshal(sess)
+	plain, err := marshal(sess)
 	if err != nil {
 		return fmt.Errorf("session: encode: %w", err)
 	}
