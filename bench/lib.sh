@@ -66,7 +66,7 @@ build_all() {
   local tags=()
   [[ ${BFF_PROF:-0} == 1 ]] && tags=(-tags pprof)
   (cd "$ROOT" && go build "${tags[@]}" -o "$WORK/bin/bff" . &&
-    go build -o "$WORK/bin/" ./bench/cmd/upstream ./bench/cmd/bareproxy ./bench/cmd/login "$@")
+    go build -o "$WORK/bin/" ./bench/cmd/upstream ./bench/cmd/bareproxy ./bench/cmd/login ./bench/cmd/mint "$@")
 }
 
 # free_port prints a loopback port that was free a moment ago.
@@ -130,6 +130,7 @@ start_stack() {
 
   local key
   key=$(head -c 32 /dev/urandom | base64 -w0)
+  BFF_KEY=$key # bench/cmd/mint seals the population with it
   cat >"$WORK/bff.yaml" <<EOF
 listen: "127.0.0.1:$bff_port"
 public_url: "$BFF_PUBLIC"
@@ -139,6 +140,7 @@ oidc:
   post_logout_redirect_url: "$BFF_PUBLIC/"
 session:
   lifetime: "8h"
+  cache_entries: ${CACHE_ENTRIES:-4096}
 revocation:
   snapshot_file: "$WORK/revoked"
 routes:
@@ -191,6 +193,12 @@ probe() {
   fi
 }
 
+# lookups prints "hits opens": the BFF's session cookie lookups so far.
+lookups() {
+  curl -sf "http://$BFF_METRICS/metrics" | awk '$1 == "bff_session_cookie_lookups_total{result=\"hit\"}" {h=$2}
+    $1 == "bff_session_cookie_lookups_total{result=\"open\"}" {o=$2} END {printf "%d %d\n", h, o}'
+}
+
 # cpu_ticks PID: utime+stime of the whole process, in clock ticks.
 cpu_ticks() {
   # Fields after the ")" of the command name: state is $1, utime $12, stime $13.
@@ -202,7 +210,7 @@ cpu_ticks() {
 # several can run at once.
 run_wrk() {
   local secs=$1 url=$2 cookie_file=$3 out="$WORK/wrk.${4:-last}"
-  BENCH_COOKIE_FILE="$cookie_file" taskset -c "$LOAD_CPU" wrk -t "$THREADS" -c "$CONNS" -d "${secs}s" \
+  BENCH_COOKIE_FILE="$cookie_file" BENCH_COOKIES_FILE="${POPULATION_FILE:-}" taskset -c "$LOAD_CPU" wrk -t "$THREADS" -c "$CONNS" -d "${secs}s" \
     --timeout 5s -s "$BENCH_DIR/load.lua" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed"; }
   grep -m1 '^RESULT ' "$out" || { cat "$out" >&2; die "wrk printed no RESULT"; }
 }

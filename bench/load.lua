@@ -3,6 +3,10 @@
 -- X-CSRF: 1 and Sec-Fetch-Site: same-origin. It counts responses that are
 -- not 2xx per thread and prints one machine-readable line at the end:
 -- RESULT requests=N duration_us=N non2xx=N connect=N read=N write=N timeout=N status=N p50_us=N p99_us=N
+--
+-- With BENCH_COOKIES_FILE (one Cookie header per line: bench/cmd/mint), each
+-- thread sends the sessions in turn instead, starting at its own offset, so
+-- consecutive requests carry different sessions.
 local path = os.getenv("BENCH_COOKIE_FILE")
 local cookie = nil
 if path and path ~= "" then
@@ -25,6 +29,24 @@ local threads = {}
 
 function setup(thread)
   table.insert(threads, thread)
+  thread:set("offset", #threads * 7919)
+end
+
+local population = os.getenv("BENCH_COOKIES_FILE")
+if population and population ~= "" then
+  local cookies = {}
+  for line in io.lines(population) do
+    if line ~= "" then table.insert(cookies, line) end
+  end
+  local n = #cookies
+  local i = 0
+  local headers = {}
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  request = function()
+    i = i + 1
+    headers["Cookie"] = cookies[((offset or 0) + i) % n + 1]
+    return wrk.format(nil, nil, headers)
+  end
 end
 
 non2xx = 0

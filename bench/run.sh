@@ -10,7 +10,12 @@
 #
 # Usage: bench/run.sh [--rounds N] [--duration SECONDS] [--connections N]
 #                     [--threads N] [--soak-minutes N] [--with-oauth2-proxy]
-#                     [--simultaneous]
+#                     [--simultaneous] [--sessions N] [--cache-entries N]
+#
+# --sessions N loads N distinct sessions (minted by bench/cmd/mint with the
+# BFF's key) round-robin instead of one signed-in session, on both servers
+# (the bare proxy forwards the same cookies); --cache-entries sets
+# session.cache_entries (-1: every request opens its cookie).
 set -euo pipefail
 
 ROUNDS=3
@@ -20,6 +25,8 @@ THREADS=2
 SOAK_MIN=2
 WITH_O2P=0
 TOGETHER=0
+SESSIONS=0
+CACHE_ENTRIES=4096
 while [[ $# -gt 0 ]]; do
   case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -29,6 +36,8 @@ while [[ $# -gt 0 ]]; do
     --soak-minutes) SOAK_MIN=$2; shift 2 ;;
     --with-oauth2-proxy) WITH_O2P=1; shift ;;
     --simultaneous) TOGETHER=1; shift ;;
+    --sessions) SESSIONS=$2; shift 2 ;;
+    --cache-entries) CACHE_ENTRIES=$2; shift 2 ;;
     -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -53,6 +62,12 @@ if [[ $WITH_O2P == 1 ]]; then
 fi
 
 start_stack
+if ((SESSIONS > 0)); then
+  BFF_KEYS_SECRETS="$BFF_KEY" "$WORK/bin/mint" -n "$SESSIONS" -issuer "$IDP_URL" -out "$WORK/population" ||
+    die "minting $SESSIONS sessions failed"
+  POPULATION_FILE=$WORK/population
+  log "population: $SESSIONS sessions, Cookie header $(head -1 "$POPULATION_FILE" | wc -c) bytes each, session.cache_entries $CACHE_ENTRIES"
+fi
 KINDS=(bare bff)
 declare -A URL PID COOKIE
 URL[bare]="$BARE_URL/api/items?page=2"; PID[bare]=$PID_bare; COOKIE[bare]=$COOKIE_FILE
@@ -93,8 +108,15 @@ measure() {
   local k=$1 round=$2 secs=$3
   local c0 c1 p0 p1 u0 u1 res
   c0=$(upstream_counts); p0=$(cpu_ticks "${PID[$k]}"); u0=$(cpu_ticks "$PID_upstream")
+  local l0 l1
+  [[ $k == bff ]] && l0=$(lookups)
   res=$(run_wrk "$secs" "${URL[$k]}" "${COOKIE[$k]}")
   c1=$(upstream_counts); p1=$(cpu_ticks "${PID[$k]}"); u1=$(cpu_ticks "$PID_upstream")
+  if [[ $k == bff ]]; then
+    l1=$(lookups)
+    local hits=$(($(cut -d' ' -f1 <<<"$l1") - $(cut -d' ' -f1 <<<"$l0"))) opens=$(($(cut -d' ' -f2 <<<"$l1") - $(cut -d' ' -f2 <<<"$l0")))
+    log "bff round $round: session cache hit rate $(python3 -c "print(f'{$hits/max(1,$hits+$opens):.3f}')") ($hits hits, $opens opens), RSS $(rss_kib "${PID[bff]}") KiB"
+  fi
   local req dt db
   req=$(field "$res" requests)
   dt=$(($(cut -d' ' -f1 <<<"$c1") - $(cut -d' ' -f1 <<<"$c0")))

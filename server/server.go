@@ -235,6 +235,15 @@ func New(cfg Config) (*Server, error) {
 	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "bff_session_cache_entries", Help: "Opened sessions cached (keyed by a SHA-256 of the cookie).",
 	}, func() float64 { return float64(store.CacheLen()) }))
+	for _, r := range []string{"hit", "open"} {
+		s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bff_session_cookie_lookups_total", Help: "Session cookies looked up: answered by the cache (hit) or decrypted (open).",
+			ConstLabels: prometheus.Labels{"result": r},
+		}, func() float64 {
+			hits, opens := store.Lookups()
+			return float64(map[string]uint64{"hit": hits, "open": opens}[r])
+		}))
+	}
 	oc := cfg.OIDC
 	if oc.RedirectURL == "" {
 		oc.RedirectURL = s.origin + s.cfg.Prefix + "/callback"

@@ -164,3 +164,22 @@ func TestCacheKeyNoCopy(t *testing.T) {
 		t.Errorf("cacheKey allocates %v times", n)
 	}
 }
+
+// TestLookups: every Load of a cookie counts as a cache hit or an open.
+func TestLookups(t *testing.T) {
+	f := newFixture(t)
+	r := f.roundTrip(t, f.session()) // Save caches it
+	for range 3 {
+		if _, err := f.store.Load(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits, opens := f.store.Lookups(); hits != 3 || opens != 0 {
+		t.Errorf("hits %d opens %d after three cached loads, want 3 0", hits, opens)
+	}
+	f.store.cache = nil
+	f.store.Load(r)
+	if hits, opens := f.store.Lookups(); hits != 3 || opens != 1 {
+		t.Errorf("hits %d opens %d after an uncached load, want 3 1", hits, opens)
+	}
+}

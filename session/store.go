@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/bff-project/bff/crypto"
@@ -74,6 +75,8 @@ type Store struct {
 	now        func() time.Time
 	cache      *openCache
 	slideEvery time.Duration // how long after LastSeen a session is re-sealed
+	hits       atomic.Uint64 // Loads answered by the cache
+	opens      atomic.Uint64 // Loads that decrypted the cookie
 }
 
 // maxSlideEvery caps the slide interval: a session is re-sealed at least this
@@ -126,7 +129,10 @@ func (s *Store) Load(r *http.Request) (*Session, error) {
 			sess = &cp
 		}
 	}
-	if sess == nil {
+	if sess != nil {
+		s.hits.Add(1)
+	} else {
+		s.opens.Add(1)
 		plain, stale, err := s.cfg.Sealer.Open(crypto.Session, value)
 		if err != nil {
 			return nil, ErrInvalid
@@ -232,6 +238,10 @@ func (s *Store) remember(key [32]byte, value string, sess *Session) {
 
 // CacheLen is the number of cached opened sessions (metrics).
 func (s *Store) CacheLen() int { return s.cache.len() }
+
+// Lookups counts the Loads of a cookie so far: answered by the cache, and
+// decrypted (metrics: the cache's hit rate).
+func (s *Store) Lookups() (hits, opens uint64) { return s.hits.Load(), s.opens.Load() }
 
 // Names lists the session chunk names the request carries.
 func (s *Store) Names(r *http.Request) []string { return s.cfg.Chunker.Names(r) }
