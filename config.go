@@ -102,6 +102,10 @@ type fileConfig struct {
 		// Persistent cookies expire with the session; the default,
 		// browser-session cookies, end when the browser closes.
 		Persistent bool `yaml:"persistent"`
+		// Encoding of the sealed session: binary (default) or json, which
+		// builds before the binary payload can read (rolling upgrades,
+		// rollbacks). Both are always read.
+		Encoding string `yaml:"encoding"`
 	} `yaml:"session"`
 	Keys struct {
 		Secrets     []string `yaml:"secrets"`
@@ -451,6 +455,13 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	}
 	sc.SessionCache = s.CacheEntries
 	sc.Persistent = s.Persistent
+	switch s.Encoding {
+	case "", "binary":
+	case "json":
+		sc.SessionJSON = true
+	default:
+		return sc, &configError{"session.encoding", fmt.Sprintf("%q: want binary or json", s.Encoding)}
+	}
 	switch strings.ToLower(s.SameSite) {
 	case "", "lax":
 		sc.SameSite = http.SameSiteLaxMode

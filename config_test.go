@@ -300,6 +300,20 @@ func TestLoadClientCert(t *testing.T) {
 	}
 }
 
+// TestLoadSessionEncoding: session.encoding json asks for JSON payloads.
+func TestLoadSessionEncoding(t *testing.T) {
+	for enc, want := range map[string]bool{"json": true, "binary": false, "": false} {
+		path := writeConfig(t, t.TempDir(), func(m map[string]any) {
+			if enc != "" {
+				sessionOf(m)["encoding"] = enc
+			}
+		})
+		if _, sc, err := load("serve", []string{"-config", path}, noEnv); err != nil || sc.SessionJSON != want {
+			t.Errorf("session.encoding %q: %v, SessionJSON %v", enc, err, sc.SessionJSON)
+		}
+	}
+}
+
 // TestLoadClientKeys: private_key_jwt takes its keys from client_key_file
 // and needs no client secret.
 func TestLoadClientKeys(t *testing.T) {
@@ -369,6 +383,7 @@ func TestConfigInvalid(t *testing.T) {
 			o := oidcOf(m)
 			o["auth_method"], o["tls_client_cert_file"], o["tls_client_key_file"] = "tls_client_auth", "testdata/client_keys.json", "testdata/secrets.txt"
 		}, field: "oidc.tls_client_cert_file", secret: secretTwo},
+		{name: "session.encoding bogus", mutate: func(m map[string]any) { sessionOf(m)["encoding"] = "cbor" }, field: "session.encoding"},
 		{name: "oidc auth_method bogus", mutate: func(m map[string]any) { oidcOf(m)["auth_method"] = "bogus" }, field: "oidc"},
 		{name: "listen without host", mutate: func(m map[string]any) { m["listen"] = "23090" }, field: "listen"},
 		{name: "listen port not a number", mutate: func(m map[string]any) { m["listen"] = "127.0.0.1:http-alt" }, field: "listen"},

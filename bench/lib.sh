@@ -210,7 +210,7 @@ cpu_ticks() {
 # several can run at once.
 run_wrk() {
   local secs=$1 url=$2 cookie_file=$3 out="$WORK/wrk.${4:-last}"
-  BENCH_COOKIE_FILE="$cookie_file" BENCH_COOKIES_FILE="${POPULATION_FILE:-}" taskset -c "$LOAD_CPU" wrk -t "$THREADS" -c "$CONNS" -d "${secs}s" \
+  BENCH_COOKIE_FILE="$cookie_file" BENCH_COOKIES_FILE="${POPULATION_FILE:-}" BENCH_THREADS="$THREADS" taskset -c "$LOAD_CPU" wrk -t "$THREADS" -c "$CONNS" -d "${secs}s" \
     --timeout 5s -s "$BENCH_DIR/load.lua" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed"; }
   grep -m1 '^RESULT ' "$out" || { cat "$out" >&2; die "wrk printed no RESULT"; }
 }

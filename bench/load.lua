@@ -5,8 +5,9 @@
 -- RESULT requests=N duration_us=N non2xx=N connect=N read=N write=N timeout=N status=N p50_us=N p99_us=N
 --
 -- With BENCH_COOKIES_FILE (one Cookie header per line: bench/cmd/mint), each
--- thread sends the sessions in turn instead, starting at its own offset, so
--- consecutive requests carry different sessions.
+-- thread sends the sessions in turn instead, the threads starting evenly
+-- spread over the population (BENCH_THREADS of them), so that no thread sends
+-- a session another sent shortly before.
 local path = os.getenv("BENCH_COOKIE_FILE")
 local cookie = nil
 if path and path ~= "" then
@@ -27,17 +28,21 @@ end
 
 local threads = {}
 
-function setup(thread)
-  table.insert(threads, thread)
-  thread:set("offset", #threads * 7919)
-end
-
 local population = os.getenv("BENCH_COOKIES_FILE")
+local cookies = {}
 if population and population ~= "" then
-  local cookies = {}
   for line in io.lines(population) do
     if line ~= "" then table.insert(cookies, line) end
   end
+end
+
+function setup(thread)
+  table.insert(threads, thread)
+  local spread = math.floor(#cookies / (tonumber(os.getenv("BENCH_THREADS")) or 1))
+  thread:set("offset", (#threads - 1) * spread)
+end
+
+if #cookies > 0 then
   local n = #cookies
   local i = 0
   local headers = {}

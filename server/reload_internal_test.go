@@ -167,6 +167,7 @@ func TestReloadRefused(t *testing.T) {
 		{"session.cache_entries changed", func(c *Config) { c.SessionCache = 64 }},
 		{"revocation.max_single_use changed", func(c *Config) { c.MaxSingleUse = 1000 }},
 		{"session.persistent changed", func(c *Config) { c.Persistent = false }},
+		{"session.encoding changed", func(c *Config) { c.SessionJSON = true }},
 		{"oidc.userinfo changed", func(c *Config) { c.OIDC.UserInfo = !c.OIDC.UserInfo }},
 		{"oidc.par changed", func(c *Config) { c.OIDC.PAR = "off" }},
 		{"upstream_idle_conns_per_host changed", func(c *Config) { c.UpstreamIdleConns = 8 }},

@@ -104,6 +104,9 @@ type Config struct {
 	// (the default) writes browser-session cookies, which end when the
 	// browser closes, the absolute lifetime still applying.
 	Persistent bool
+	// SessionJSON seals session payloads as JSON (session.encoding: json),
+	// readable by builds before the binary payload: for rolling upgrades.
+	SessionJSON bool
 	// PublicMetrics also serves /metrics on the main handler. Off by
 	// default: the metrics (Go version, counts of sign-ins, logouts and
 	// refusals) are for operators, so main serves MetricsHandler only on
@@ -218,7 +221,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	store, err := session.NewStore(session.Config{
 		Sealer: s.sealer, Chunker: chunker, Revoker: s.revoked, Now: s.now, CacheEntries: cfg.SessionCache,
-		IdleTimeout: cfg.IdleTimeout, Persistent: cfg.Persistent,
+		IdleTimeout: cfg.IdleTimeout, Persistent: cfg.Persistent, JSONPayload: cfg.SessionJSON,
 		OnSave: func(n int) {
 			s.metrics.sessions.WithLabelValues("sealed").Inc()
 			s.metrics.cookieSize.Observe(float64(n))

@@ -3,6 +3,7 @@ package session
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -65,6 +66,11 @@ type Config struct {
 	// re-seal keeps the same end. False writes browser-session cookies,
 	// which the browser drops when it closes.
 	Persistent bool
+	// JSONPayload seals sessions as JSON, as builds before the binary
+	// payload did, so that those builds can still open them: for a
+	// rolling upgrade from, or a rollback to, such a build. Load reads
+	// both either way.
+	JSONPayload bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -179,7 +185,13 @@ func (s *Store) Save(h http.Header, r *http.Request, sess *Session) error {
 	if s.cfg.IdleTimeout > 0 {
 		sess.LastSeen = now.Unix()
 	}
-	plain, err := marshal(sess)
+	var plain []byte
+	var err error
+	if s.cfg.JSONPayload {
+		plain, err = json.Marshal(sess)
+	} else {
+		plain, err = marshal(sess)
+	}
 	if err != nil {
 		return fmt.Errorf("session: encode: %w", err)
 	}
