@@ -44,6 +44,21 @@ func writeClientKeys(t *testing.T, path string, keys ...jose.JSONWebKey) {
 	}
 }
 
+// hupAndWait sends the BFF SIGHUP and waits (5 s at most) until its log
+// says line once more than before.
+func hupAndWait(t *testing.T, bff *BFF, line string) {
+	t.Helper()
+	n := strings.Count(bff.Logs(), line)
+	if err := bff.proc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(bff.Logs(), line) == n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q after SIGHUP; logs:\n%s", line, tail(bff.Logs(), 4<<10))
+		}
+	}
+}
+
 // TestPrivateKeyJWT runs the BFF as a client that has no secret at the
 // provider at all (oidc-provider with token_endpoint_auth_method
 // private_key_jwt and the BFF's jwks.json as the client's jwks_uri): the
@@ -138,17 +153,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 	reload := func(keys ...jose.JSONWebKey) {
 		t.Helper()
 		writeClientKeys(t, keyFile, keys...)
-		n := strings.Count(bff.Logs(), "client keys reloaded")
-		if err := bff.proc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(5 * time.Second)
-		for strings.Count(bff.Logs(), "client keys reloaded") == n {
-			if time.Now().After(deadline) {
-				t.Fatalf("no \"client keys reloaded\" after SIGHUP; logs:\n%s", tail(bff.Logs(), 4<<10))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		hupAndWait(t, bff, "client keys reloaded")
 	}
 
 	refreshed("before rotation")

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -211,17 +210,7 @@ func TestFAPI2DPoP(t *testing.T) {
 	reload := func(keys ...jose.JSONWebKey) {
 		t.Helper()
 		writeClientKeys(t, dpopFile, keys...)
-		n := strings.Count(bff.Logs(), "DPoP keys reloaded")
-		if err := bff.proc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(5 * time.Second)
-		for strings.Count(bff.Logs(), "DPoP keys reloaded") == n {
-			if time.Now().After(deadline) {
-				t.Fatalf("no \"DPoP keys reloaded\" after SIGHUP; logs:\n%s", tail(bff.Logs(), 4<<10))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		hupAndWait(t, bff, "DPoP keys reloaded")
 	}
 	refreshed("refresh with DPoP", oldD)
 	reload(newD, oldD)

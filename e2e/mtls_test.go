@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -167,15 +166,7 @@ func TestMTLSClientAuth(t *testing.T) {
 	newCert, newKey := pki.issue(t, "client-next", "bff-client", false)
 	os.Rename(newCert, cliCert)
 	os.Rename(newKey, cliKey)
-	n := strings.Count(bff.Logs(), "client certificate reloaded")
-	if err := bff.proc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); strings.Count(bff.Logs(), "client certificate reloaded") == n; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no \"client certificate reloaded\" after SIGHUP:\n%s", tail(bff.Logs(), 4<<10))
-		}
-	}
+	hupAndWait(t, bff, "client certificate reloaded")
 	refreshed("refresh with the new certificate")
 
 	before := idp.Stats(t)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -182,14 +181,9 @@ func TestDerivedErrors(t *testing.T) {
 func TestDerivedInvalidTokenRetry(t *testing.T) {
 	d := &fakeDeriver{}
 	h := derivedHarness(t, d)
-	h.up.handler = func(w http.ResponseWriter, r *http.Request) {
-		if a := r.Header.Get("Authorization"); strings.Contains(a, "AT-old") || a == "Bearer client-https://reports.example-3" {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		io.WriteString(w, "ok")
-	}
+	h.up.handler = refuseTokens(`Bearer error="invalid_token"`, func(a string) bool {
+		return strings.Contains(a, "AT-old") || a == "Bearer client-https://reports.example-3"
+	})
 	h.wantOK(h.get("/orders/1"))
 	reqs := h.up.requests()
 	if len(reqs) != 2 || bearer(t, reqs[1]) != "Bearer exchange-AT-new https://orders.example  orders-2" || h.ref.Calls() != 1 {
@@ -199,15 +193,7 @@ func TestDerivedInvalidTokenRetry(t *testing.T) {
 	// A client token younger than the forced-refresh cooldown is not
 	// replaced (an upstream cannot make the BFF ask the provider on every
 	// request); an older one is, once.
-	refuse := true
-	h.up.handler = func(w http.ResponseWriter, r *http.Request) {
-		if refuse && r.Header.Get("Authorization") == "Bearer client-https://reports.example-3" {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		io.WriteString(w, "ok")
-	}
+	h.up.handler = refuseTokens(`Bearer error="invalid_token"`, func(a string) bool { return a == "Bearer client-https://reports.example-3" })
 	if w := h.get("/reports/1"); w.Code != http.StatusUnauthorized || len(d.Calls()) != 3 {
 		t.Fatalf("a fresh client token refused: status %d after %d token requests, want 401 and no new token", w.Code, len(d.Calls()))
 	}

@@ -259,14 +259,7 @@ func TestDPoPInvalidTokenRetry(t *testing.T) {
 	h := newHarness(t, func(c *proxy.Config, up *upstream) { c.DPoP = keys })
 	h.sess.sess.DPoPKey = jkts[0]
 	h.ref.tokens.DPoPKey = jkts[0]
-	h.up.handler = func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") == "DPoP AT-old" {
-			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		io.WriteString(w, "ok")
-	}
+	h.up.handler = refuseTokens(`DPoP error="invalid_token"`, func(auth string) bool { return auth == "DPoP AT-old" })
 	h.wantOK(h.get("/api/x"))
 	reqs := h.up.requests()
 	if len(reqs) != 2 || h.ref.Calls() != 1 {
@@ -285,17 +278,23 @@ func TestDPoPInvalidTokenRetryToBearer(t *testing.T) {
 	keys, jkts := dpopKeys(t, "d1")
 	h := newHarness(t, func(c *proxy.Config, up *upstream) { c.DPoP = keys })
 	h.sess.sess.DPoPKey = jkts[0]
-	h.up.handler = func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") == "DPoP AT-old" {
-			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		io.WriteString(w, "ok")
-	}
+	h.up.handler = refuseTokens(`DPoP error="invalid_token"`, func(auth string) bool { return auth == "DPoP AT-old" })
 	h.wantOK(h.get("/api/x"))
 	reqs := h.up.requests()
 	if len(reqs) != 2 || bearer(t, reqs[1]) != "Bearer AT-new" || len(reqs[1].Header.Values("DPoP")) != 0 {
 		t.Fatalf("retry: %d requests, Authorization %q, DPoP %d; want Bearer AT-new without a proof", len(reqs), bearer(t, reqs[len(reqs)-1]), len(reqs[len(reqs)-1].Header.Values("DPoP")))
+	}
+}
+
+// refuseTokens is an upstream handler answering 401 with the challenge to
+// every request whose Authorization refused names, and "ok" to the others.
+func refuseTokens(challenge string, refused func(auth string) bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if refused(r.Header.Get("Authorization")) {
+			w.Header().Set("WWW-Authenticate", challenge)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, "ok")
 	}
 }

@@ -121,13 +121,7 @@ func TestReloadClientKeys(t *testing.T) {
 		cfg.OIDC.AuthMethod, cfg.OIDC.ClientSecret, cfg.OIDC.ClientKeys = oauth.AuthMethodPrivateKeyJWT, "", keys
 		return cfg
 	}
-	running := withKeys(testClientKeys(t, "k1"))
-	running.Secrets, running.Routes = running.Secrets[1:], running.Routes[:1]
-	s, err := New(running)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	running, s := startReloadable(t, withKeys(testClientKeys(t, "k1")))
 
 	refused := withKeys(testClientKeys(t, "k2", "k1"))
 	refused.PublicURL = "https://other.example.com"
@@ -162,13 +156,7 @@ func TestReloadDPoPKeys(t *testing.T) {
 		cfg.OIDC.DPoP = keys
 		return cfg
 	}
-	running := withKeys(testDPoPKeys(t, "d1"))
-	running.Secrets, running.Routes = running.Secrets[1:], running.Routes[:1]
-	s, err := New(running)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	running, s := startReloadable(t, withKeys(testDPoPKeys(t, "d1")))
 	first := running.OIDC.DPoP.Binding()
 
 	refused := withKeys(testDPoPKeys(t, "d2", "d1"))
@@ -215,13 +203,7 @@ func TestReloadClientCert(t *testing.T) {
 		cfg.OIDC.AuthMethod, cfg.OIDC.ClientSecret, cfg.OIDC.ClientCert = oauth.AuthMethodTLSClient, "", c
 		return cfg
 	}
-	running := withCert(testClientCert(t, "one"))
-	running.Secrets, running.Routes = running.Secrets[1:], running.Routes[:1]
-	s, err := New(running)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	running, s := startReloadable(t, withCert(testClientCert(t, "one")))
 	if err := s.Reload(withCert(testClientCert(t, "two"))); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
@@ -232,4 +214,18 @@ func TestReloadClientCert(t *testing.T) {
 	if err := s.Reload(withCert(nil)); err == nil || !strings.Contains(err.Error(), "oidc.tls_client_cert_file changed") {
 		t.Errorf("Reload without a certificate: %v", err)
 	}
+}
+
+// startReloadable starts a server on cfg with the first of reloaded's two
+// secrets and routes, so that reloading reloaded(t) (edited) applies; it
+// returns the configuration it runs on (whose key holders the server uses).
+func startReloadable(t *testing.T, cfg Config) (Config, *Server) {
+	t.Helper()
+	cfg.Secrets, cfg.Routes = cfg.Secrets[1:], cfg.Routes[:1]
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return cfg, s
 }

@@ -360,7 +360,10 @@ provider.registerGrantType('urn:ietf:params:oauth:grant-type:token-exchange', as
   for (const sc of asked) {
     if (!granted.has(sc)) throw new errors.InvalidScope('requested scope exceeds the subject token', sc);
   }
-  const ttl = Math.min(accessTokenTTL, subject.exp - epoch());
+  // save() stamps exp = its own now + ttl: one second less, so a second
+  // boundary in between cannot carry the token past its subject.
+  const ttl = Math.min(accessTokenTTL, subject.exp - epoch() - 1);
+  if (ttl <= 0) throw new errors.InvalidGrant('subject_token expires too soon');
   const at = new provider.AccessToken({
     accountId: subject.sub, client, gty: 'token_exchange', grantId: subject.jti,
     scope: (asked.length ? asked : [...granted]).join(' ') || undefined,
