@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 func audOf(c map[string]any) []string {
@@ -68,6 +69,10 @@ func TestPerRouteTokens(t *testing.T) {
 		t.Fatalf("sign-in landed on %s", final)
 	}
 	csrf := map[string]string{"X-CSRF": "1", "Sec-Fetch-Site": "same-origin"}
+	// The exchanges happen over a second after the session's token was
+	// issued: a derived token given a full lifetime of its own would then
+	// outlive it, and the check below would see it.
+	time.Sleep(1200 * time.Millisecond)
 	tokens := map[string]map[string]any{}
 	raw := map[string]string{}
 	for _, name := range []string{"api", "orders", "billing"} {

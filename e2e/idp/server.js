@@ -364,8 +364,10 @@ provider.registerGrantType('urn:ietf:params:oauth:grant-type:token-exchange', as
   // boundary in between cannot carry the token past its subject.
   const ttl = Math.min(accessTokenTTL, subject.exp - epoch() - 1);
   if (ttl <= 0) throw new errors.InvalidGrant('subject_token expires too soon');
+  // expiresIn: the configured ttl.AccessToken (a number) would otherwise
+  // win over the resource server's accessTokenTTL.
   const at = new provider.AccessToken({
-    accountId: subject.sub, client, gty: 'token_exchange', grantId: subject.jti,
+    accountId: subject.sub, client, gty: 'token_exchange', grantId: subject.jti, expiresIn: ttl,
     scope: (asked.length ? asked : [...granted]).join(' ') || undefined,
   });
   at.resourceServer = new provider.ResourceServer(target, {
