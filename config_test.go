@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -468,6 +469,7 @@ func TestConfigInvalid(t *testing.T) {
 }
 
 func TestCheckPrintsNoSecrets(t *testing.T) {
+	t.Setenv("BFF_OIDC_CLIENT_SECERT", "typo-secret-value")
 	var out bytes.Buffer
 	const adminToken = "admin-token-for-the-check-test-0123456789"
 	err := run(context.Background(), []string{"check", "-config", "testdata/valid.yaml"}, env(map[string]string{
@@ -479,12 +481,12 @@ func TestCheckPrintsNoSecrets(t *testing.T) {
 		t.Fatalf("check: %v", err)
 	}
 	s := out.String()
-	for _, want := range []string{"config ok", "admin API: on 127.0.0.1:19091", "127.0.0.1:18080", "https://idp.example.com", "/api/", "http://127.0.0.1:9000", "/public/", "https://public.example.com/base", "__Host-Http-app"} {
+	for _, want := range []string{"warning: BFF_OIDC_CLIENT_SECERT names no config field", "config ok", "admin API: on 127.0.0.1:19091", "127.0.0.1:18080", "https://idp.example.com", "/api/", "http://127.0.0.1:9000", "/public/", "https://public.example.com/base", "__Host-Http-app"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("check output lacks %q:\n%s", want, s)
 		}
 	}
-	for _, secret := range []string{"file-client-secret-XYZ", secretOne, secretTwo, string(decode(t, secretTwo)), adminToken} {
+	for _, secret := range []string{"file-client-secret-XYZ", secretOne, secretTwo, string(decode(t, secretTwo)), adminToken, "typo-secret-value"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("check output shows a secret:\n%s", s)
 		}
@@ -542,4 +544,18 @@ routes:
 			t.Errorf("routes %+v, want /api2/ merged from /api/", sc.Routes)
 		}
 	})
+}
+
+// TestUnknownEnv: a BFF_* variable that names no config field is reported
+// (a typo would otherwise be ignored without a word); every field's own
+// variable, BFF_CONFIG and other prefixes are not.
+func TestUnknownEnv(t *testing.T) {
+	got := unknownEnv([]string{
+		"BFF_OIDC_CLIENT_SECERT=x", "BFF_OIDC_CLIENT_SECRET=x", "BFF_CONFIG=/etc/bff.yaml", "BFF_KEYS_SECRETS=a",
+		"BFF_SESSION_LIFETIME=8h", "BFF_ADMIN_TOKEN=t", "BFF_OIDC_DPOP_KEY_FILE=f", "BFF_LOG_ACCESS_FLUSH=1s",
+		"BFF_LISTEN=:1", "BFF_ROUTES=x", "PATH=/bin", "XBFF_OIDC=1", "BFF_TYPO=1", "BFF_TYPO=2", "BFF_=1",
+	})
+	if want := []string{"BFF_", "BFF_OIDC_CLIENT_SECERT", "BFF_TYPO"}; !slices.Equal(got, want) {
+		t.Errorf("unknownEnv = %v, want %v", got, want)
+	}
 }

@@ -193,6 +193,9 @@ func check(args []string, getenv func(string) string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "config ok: listen %s\n%s", fc.Listen, srv)
+	for _, name := range unknownEnv(os.Environ()) {
+		fmt.Fprintf(stdout, "warning: %s names no config field; ignored (a typo?)\n", name)
+	}
 	if snapshot != "" {
 		fmt.Fprintf(stdout, "revocation list persisted to %s\n", snapshot)
 	} else {
@@ -259,6 +262,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	sc.Logger = logger
 	tuneGC(getenv, logger)
+	for _, name := range unknownEnv(os.Environ()) {
+		logger.Warn("environment variable names no config field; ignored (a typo?)", "name", name)
+	}
 	if sc.SnapshotFile == "" {
 		logger.Warn("revocation.in_memory is set: logouts are kept in memory only, and a restart undoes them")
 	}
