@@ -45,10 +45,10 @@ func TestCheckReportsProvider(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
 
-	checkWith := func(issuer string) (string, error) {
+	checkWith := func(issuer string, flags ...string) (string, error) {
 		path := writeConfig(t, t.TempDir(), func(m map[string]any) { oidcOf(m)["issuer"] = issuer })
 		var out bytes.Buffer
-		err := run(context.Background(), []string{"check", "-config", path}, env(map[string]string{"BFF_KEYS_SECRETS": secretTwo}), &out)
+		err := run(context.Background(), append([]string{"check", "-config", path}, flags...), env(map[string]string{"BFF_KEYS_SECRETS": secretTwo}), &out)
 		return out.String(), err
 	}
 	out, err := checkWith(idp.Issuer())
@@ -83,5 +83,18 @@ func TestCheckReportsProvider(t *testing.T) {
 	}
 	if !strings.Contains(out, "not reachable from here now") {
 		t.Errorf("check output does not say the provider is unreachable:\n%s", out)
+	}
+
+	// -online: the unreachable provider fails; the demo provider's keys are
+	// fetched and counted; a provider whose jwks_uri holds no key fails.
+	if out, err := checkWith(down.URL, "-online"); err == nil || !strings.Contains(err.Error(), "not reachable") {
+		t.Errorf("check -online accepted an unreachable provider: %v\n%s", err, out)
+	}
+	out, err = checkWith(idp.Issuer(), "-online")
+	if err != nil || !strings.Contains(out, "ID-token signing keys (jwks_uri): 1 usable") {
+		t.Errorf("check -online against the demo provider: %v\n%s", err, out)
+	}
+	if out, err := checkWith(withIss.URL, "-online"); err == nil || !strings.Contains(err.Error(), "signing keys") {
+		t.Errorf("check -online accepted a provider whose jwks_uri holds no key: %v\n%s", err, out)
 	}
 }

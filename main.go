@@ -44,7 +44,7 @@ Every config field can also be set as BFF_<UPPER_SNAKE_PATH>, e.g. BFF_OIDC_CLIE
 // synopses are the first lines of each command's -h.
 var synopses = map[string]string{
 	"serve":   "serve [-config bff.yaml]\n\nRuns the BFF. The config file defaults to $BFF_CONFIG; every field can also be set\nas BFF_<UPPER_SNAKE_PATH>.",
-	"check":   "check [-config bff.yaml]\n\nValidates a config, prints what the BFF would do (no secrets) and what the provider\noffers, without binding a port.",
+	"check":   "check [-config bff.yaml] [-online]\n\nValidates a config, prints what the BFF would do (no secrets) and what the provider\noffers, without binding a port. With -online an unreachable provider fails the check too,\nand the provider's signing keys are fetched.",
 	"demo":    "demo [flags]\n\nRuns the BFF with an embedded identity provider, a sample API and a sample page; with\n-static-dir and -route, your own app and API behind it instead.",
 	"keygen":  "keygen [-jwk ALG]\n\nPrints a fresh master secret (base64, 32 bytes) for keys.secrets; with -jwk, a JWK set\nwith one new private key for oidc.client_key_file (kid: its RFC 7638 thumbprint).",
 	"version": "version\n\nPrints the version, commit, build date and Go version.",
@@ -58,6 +58,9 @@ func commandFlags(cmd string) (*flag.FlagSet, *demoOptions) {
 	switch cmd {
 	case "serve", "check":
 		fs.String("config", "", "path to the YAML config file (default $BFF_CONFIG)")
+		if cmd == "check" {
+			fs.Bool("online", false, "fail when the provider cannot be reached, and fetch its signing keys (JWKS)")
+		}
 	case "demo":
 		return fs, newDemoOptions(fs)
 	case "keygen":
@@ -217,10 +220,22 @@ func check(args []string, getenv func(string) string, stdout io.Writer) error {
 	// another issuer, or without PKCE S256, is.
 	ctx, cancel := context.WithTimeout(context.Background(), checkDiscoveryTimeout)
 	defer cancel()
+	fs, _ := commandFlags("check")
+	fs.Parse(args) // load parsed them already
+	online := fs.Lookup("online").Value.String() == "true"
 	report, err := srv.ProviderReport(ctx)
 	switch {
 	case err == nil:
 		fmt.Fprint(stdout, report)
+		if online {
+			keys, err := srv.ProviderKeys(ctx)
+			if err != nil {
+				return fmt.Errorf("oidc.issuer: signing keys: %w", err)
+			}
+			fmt.Fprint(stdout, keys)
+		}
+	case online:
+		return fmt.Errorf("oidc.issuer: provider not reachable (-online): %w", err)
 	case errors.Is(err, oauth.ErrProvider), errors.Is(err, context.DeadlineExceeded):
 		fmt.Fprintf(stdout, "provider %s: not reachable from here now (%v); serve retries discovery until it answers\n", fc.OIDC.Issuer, err)
 	default:

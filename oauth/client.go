@@ -3,6 +3,7 @@ package oauth
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 )
 
@@ -113,6 +115,7 @@ type provider struct {
 	parURL         string // pushed_authorization_request_endpoint, when AuthURL pushes
 	parOffered     bool
 	dpopOffered    bool // dpop_signing_alg_values_supported is advertised
+	jwksURL        string
 }
 
 // metadata is the subset of the discovery document that go-oidc does not expose.
@@ -128,6 +131,7 @@ type metadata struct {
 	PAREndpoint         string   `json:"pushed_authorization_request_endpoint"`
 	RequirePAR          bool     `json:"require_pushed_authorization_requests"`
 	DPoPAlgs            []string `json:"dpop_signing_alg_values_supported"`
+	JWKSURL             string   `json:"jwks_uri"`
 	MTLSAliases         struct {
 		TokenEndpoint      string `json:"token_endpoint"`
 		PAREndpoint        string `json:"pushed_authorization_request_endpoint"`
@@ -294,6 +298,7 @@ func (c *Client) Discover(ctx context.Context) error {
 		parURL:         parURL,
 		parOffered:     md.PAREndpoint != "",
 		dpopOffered:    len(md.DPoPAlgs) > 0,
+		jwksURL:        md.JWKSURL,
 	}
 	c.meta.Store(p)
 	return nil
@@ -458,4 +463,50 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.c.dpopNonce.Store(&n)
 	}
 	return resp, nil
+}
+
+// SigningKeys fetches the provider's JWKS (jwks_uri) once and returns how
+// many keys could verify an ID token (public, for signatures, of an allowed
+// algorithm or none named) and the algorithms they name. It is for `bff
+// check -online`: a provider whose keys cannot be fetched, or hold none the
+// BFF accepts, fails every sign-in.
+func (c *Client) SigningKeys(ctx context.Context) (int, []string, error) {
+	p, err := c.provider()
+	if err != nil {
+		return 0, nil, err
+	}
+	if p.jwksURL == "" {
+		return 0, nil, fmt.Errorf("%w: discovery names no jwks_uri", ErrInvalidResponse)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.jwksURL, nil)
+	if err != nil {
+		return 0, nil, fmt.Errorf("oauth: jwks_uri: %w", err)
+	}
+	resp, err := c.httpClient.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: jwks_uri: %w", ErrProvider, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, nil, fmt.Errorf("%w: jwks_uri answered %d", ErrProvider, resp.StatusCode)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		return 0, nil, fmt.Errorf("%w: jwks_uri: not a JWK set", ErrInvalidResponse)
+	}
+	n, algs := 0, []string{}
+	for _, k := range set.Keys {
+		if !k.IsPublic() || (k.Use != "" && k.Use != "sig") || (k.Algorithm != "" && !slices.Contains(signingAlgs, k.Algorithm)) {
+			continue
+		}
+		n++
+		if k.Algorithm != "" && !slices.Contains(algs, k.Algorithm) {
+			algs = append(algs, k.Algorithm)
+		}
+	}
+	if n == 0 {
+		return 0, nil, fmt.Errorf("%w: jwks_uri holds no key that can verify an ID token", ErrInvalidResponse)
+	}
+	return n, algs, nil
 }

@@ -2,11 +2,16 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sync"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 func validConfig() Config {
@@ -311,4 +316,47 @@ func TestCapabilities(t *testing.T) {
 	if err != nil || got != want {
 		t.Errorf("Capabilities of a bare provider = %+v, %v; want %+v", got, err, want)
 	}
+}
+
+// TestSigningKeys: bff check -online counts the provider's keys that can
+// verify an ID token; a JWKS without one, or none at all, is an error.
+func TestSigningKeys(t *testing.T) {
+	p := newFakeProvider(t)
+	c := p.client(nil)
+	n, algs, err := c.SigningKeys(t.Context())
+	if err != nil || n != 1 || len(algs) != 1 || algs[0] != "RS256" {
+		t.Fatalf("SigningKeys = %d %v %v, want the one RS256 key", n, algs, err)
+	}
+	key, _ := testKeys()
+	for name, tc := range map[string]struct {
+		status int
+		body   string
+		want   error
+	}{
+		"encryption keys only": {200, mustJSONString(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "e", Use: "enc"}}}), ErrInvalidResponse},
+		"a key of HS256":       {200, mustJSONString(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "h", Algorithm: "HS256"}}}), ErrInvalidResponse},
+		"not JSON":             {200, "<html>", ErrInvalidResponse},
+		"gone":                 {404, "", ErrProvider},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.body)
+			}))
+			t.Cleanup(srv.Close)
+			p := newFakeProvider(t)
+			p.meta["jwks_uri"] = srv.URL
+			if _, _, err := p.client(nil).SigningKeys(t.Context()); !errors.Is(err, tc.want) {
+				t.Errorf("SigningKeys: %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func mustJSONString(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }

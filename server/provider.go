@@ -101,3 +101,18 @@ func (s *Server) clientJWKS(c *gin.Context) {
 	c.Header("Pragma", "")
 	c.Data(http.StatusOK, "application/jwk-set+json", s.cfg.OIDC.ClientKeys.Public())
 }
+
+// ProviderKeys fetches the provider's JWKS once and says how many keys can
+// verify an ID token (for `bff check -online`); an error when none can, or
+// they cannot be fetched. Call after ProviderReport (discovery).
+func (s *Server) ProviderKeys(ctx context.Context) (string, error) {
+	n, algs, err := s.idp.SigningKeys(ctx)
+	if err != nil {
+		return "", err
+	}
+	named := "no algorithm named"
+	if len(algs) > 0 {
+		named = strings.Join(algs, ", ")
+	}
+	return fmt.Sprintf("  ID-token signing keys (jwks_uri): %d usable (%s)\n", n, named), nil
+}
