@@ -20,9 +20,8 @@ import (
 	"github.com/bff-project/bff/oauth"
 )
 
-// testClientKeys is a private_key_jwt key set with one new P-256 key per
-// kid, the first signing.
-func testClientKeys(t *testing.T, kids ...string) *oauth.ClientKeys {
+// testKeySet is a JWK set of one new private P-256 key per kid.
+func testKeySet(t *testing.T, kids ...string) []byte {
 	t.Helper()
 	var set jose.JSONWebKeySet
 	for _, kid := range kids {
@@ -36,26 +35,24 @@ func testClientKeys(t *testing.T, kids ...string) *oauth.ClientKeys {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := oauth.ParseClientKeys(b)
+	return b
+}
+
+// testClientKeys is a private_key_jwt key set (see testKeySet), the first
+// key signing.
+func testClientKeys(t *testing.T, kids ...string) *oauth.ClientKeys {
+	t.Helper()
+	ck, err := oauth.ParseClientKeys(testKeySet(t, kids...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ck
 }
 
-// testDPoPKeys is a DPoP key set with one new P-256 key per kid.
+// testDPoPKeys is a DPoP key set (see testKeySet), the first key binding.
 func testDPoPKeys(t *testing.T, kids ...string) *oauth.DPoPKeys {
 	t.Helper()
-	var set jose.JSONWebKeySet
-	for _, kid := range kids {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k, KeyID: kid})
-	}
-	b, _ := json.Marshal(set)
-	dk, err := oauth.ParseDPoPKeys(b)
+	dk, err := oauth.ParseDPoPKeys(testKeySet(t, kids...))
 	if err != nil {
 		t.Fatal(err)
 	}
