@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/session"
 )
@@ -40,16 +42,10 @@ type derivedEntry struct {
 	fetched time.Time
 }
 
-type derivedCall struct {
-	done chan struct{}
-	t    *oauth.Tokens
-	err  error
-}
-
 type derivedStore struct {
 	mu    sync.Mutex
 	m     *ttlMap[string, derivedEntry]
-	calls map[string]*derivedCall
+	group singleflight.Group // concurrent misses for one key: one token request
 }
 
 func newDerivedStore(limit int) *derivedStore {
@@ -57,7 +53,19 @@ func newDerivedStore(limit int) *derivedStore {
 		limit = defaultDerivedEntries
 	}
 	// Entries carry their own expiry; the map's is a ceiling for eviction.
-	return &derivedStore{m: newTTLMap[string, derivedEntry](24*time.Hour, limit), calls: map[string]*derivedCall{}}
+	return &derivedStore{m: newTTLMap[string, derivedEntry](24*time.Hour, limit)}
+}
+
+// cached is key's token while it may be handed out: not past its until,
+// and with force, not older than cooldown (when positive).
+func (d *derivedStore) cached(key string, now time.Time, force bool, cooldown time.Duration) (*oauth.Tokens, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.m.get(key, now)
+	if !ok || !now.Before(e.until) || (force && cooldown > 0 && now.Sub(e.fetched) >= cooldown) {
+		return nil, false
+	}
+	return e.t, true
 }
 
 // derives reports whether rt's upstream gets a derived token.
@@ -83,52 +91,52 @@ func (p *Proxy) derivedFor(ctx context.Context, rt *route, s *session.Session, f
 		h := sha256.Sum256([]byte(s.AccessToken))
 		key += "\x00" + string(h[:16])
 	}
-	d := p.derived
-	now := p.now()
-	d.mu.Lock()
-	if e, ok := d.m.get(key, now); ok && now.Before(e.until) &&
-		!(force && p.cfg.ForcedRefreshCooldown > 0 && now.Sub(e.fetched) >= p.cfg.ForcedRefreshCooldown) {
-		d.mu.Unlock()
-		return e.t, nil
+	d, cooldown := p.derived, p.cfg.ForcedRefreshCooldown
+	if t, ok := d.cached(key, p.now(), force, cooldown); ok {
+		return t, nil
 	}
-	if c, ok := d.calls[key]; ok {
-		d.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.t, c.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	ch := d.group.DoChan(key, func() (any, error) {
+		// A request for this key that finished just now left its token.
+		if t, ok := d.cached(key, p.now(), force, cooldown); ok {
+			return t, nil
 		}
-	}
-	c := &derivedCall{done: make(chan struct{})}
-	d.calls[key] = c
-	d.mu.Unlock()
-
-	// The token request outlives a cancelled client: others may wait on it.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
-	defer cancel()
-	if s == nil {
-		c.t, c.err = p.cfg.Deriver.ClientCredentials(rctx, rt.target())
-	} else {
-		c.t, c.err = p.cfg.Deriver.Exchange(rctx, s.AccessToken, s.Scope, rt.target())
-	}
-	if c.err == nil && c.t == nil {
-		c.err = errors.New("proxy: the provider returned no derived token")
-	}
-	d.mu.Lock()
-	delete(d.calls, key)
-	if c.err == nil {
-		until := c.t.Expiry.Add(-p.cfg.RefreshMargin)
+		// The token request serves every request waiting on it: one
+		// client going away must not cancel it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+		defer cancel()
+		var t *oauth.Tokens
+		var err error
+		if s == nil {
+			t, err = p.cfg.Deriver.ClientCredentials(rctx, rt.target())
+		} else {
+			t, err = p.cfg.Deriver.Exchange(rctx, s.AccessToken, s.Scope, rt.target())
+		}
+		if err == nil && t == nil {
+			err = errors.New("proxy: the provider returned no derived token")
+		}
+		if err != nil {
+			return nil, err
+		}
+		until := t.Expiry.Add(-p.cfg.RefreshMargin)
 		if s != nil {
 			until = minTime(until, s.AccessExpiryTime(), time.Unix(s.Expiry, 0))
 		}
 		if now := p.now(); now.Before(until) {
-			d.m.put(key, derivedEntry{t: c.t, until: until, fetched: now}, now)
+			d.mu.Lock()
+			d.m.put(key, derivedEntry{t: t, until: until, fetched: now}, now)
+			d.mu.Unlock()
 		}
+		return t, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*oauth.Tokens), nil
+	case <-ctx.Done(): // the flight goes on for the others
+		return nil, ctx.Err()
 	}
-	d.mu.Unlock()
-	close(c.done)
-	return c.t, c.err
 }
 
 func minTime(t time.Time, others ...time.Time) time.Time {
