@@ -39,30 +39,31 @@ func (n *nonces) set(origin, nonce string) { n.m.Store(origin, nonce) }
 func origin(u *url.URL) string { return u.Scheme + "://" + u.Host }
 
 // grant is the access token an upstream request presents: the session's,
-// or a derived one.
+// or a derived one; the zero grant is none. Held by value in forward: no
+// allocation per request.
 type grant struct {
 	token   string
 	dpopKey string   // the DPoP key it is bound to, "" for a bearer token
 	bearer  []string // {"Bearer " + token}, shared and never modified
 }
 
-func sessionGrant(s *session.Session) *grant {
-	return &grant{token: s.AccessToken, dpopKey: s.DPoPKey, bearer: s.BearerHeader()}
+func sessionGrant(s *session.Session) grant {
+	return grant{token: s.AccessToken, dpopKey: s.DPoPKey, bearer: s.BearerHeader()}
 }
 
-func tokensGrant(t *oauth.Tokens) *grant {
-	return &grant{token: t.AccessToken, dpopKey: t.DPoPKey, bearer: []string{"Bearer " + t.AccessToken}}
+func tokensGrant(t *oauth.Tokens) grant {
+	return grant{token: t.AccessToken, dpopKey: t.DPoPKey, bearer: []string{"Bearer " + t.AccessToken}}
 }
 
 // grantFor is what rt's upstream gets for s: its own token, or one derived
 // for rt.
-func (p *Proxy) grantFor(ctx context.Context, rt *route, s *session.Session) (*grant, error) {
+func (p *Proxy) grantFor(ctx context.Context, rt *route, s *session.Session) (grant, error) {
 	if !rt.derives() {
 		return sessionGrant(s), nil
 	}
 	t, err := p.derivedFor(ctx, rt, s, false)
 	if err != nil {
-		return nil, err
+		return grant{}, err
 	}
 	return tokensGrant(t), nil
 }

@@ -347,7 +347,7 @@ type forward struct {
 	r       *http.Request
 	s       *session.Session // nil: no session, no bearer, no retry
 	rt      *route
-	g       *grant // the token the upstream gets; nil: none
+	g       grant // the token the upstream gets; zero: none
 	retried atomic.Bool
 	inTrip  atomic.Bool // the transport is in a round trip (see informational.go)
 }
@@ -393,8 +393,8 @@ func (p *Proxy) rewriter(rt *route) func(*httputil.ProxyRequest) {
 		// Shared, never-modified value slices: the transport only reads them.
 		pr.Out.Header["X-Forwarded-Host"] = p.fwdHost
 		pr.Out.Header["X-Forwarded-Proto"] = p.fwdProto
-		if f, _ := pr.In.Context().Value(forwardKey{}).(*forward); f != nil && f.g != nil {
-			p.authorize(pr.Out.Header, rt, *f.g, pr.Out.Method, pr.Out.URL)
+		if f, _ := pr.In.Context().Value(forwardKey{}).(*forward); f != nil && f.g.token != "" {
+			p.authorize(pr.Out.Header, rt, f.g, pr.Out.Method, pr.Out.URL)
 		}
 	}
 }

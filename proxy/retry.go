@@ -21,7 +21,7 @@ type retryTransport struct{ next http.RoundTripper }
 
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	f, _ := req.Context().Value(forwardKey{}).(*forward)
-	dpop := f != nil && f.g != nil && len(req.Header["Dpop"]) > 0 // set by authorize; the client's is stripped
+	dpop := f != nil && f.g.token != "" && len(req.Header["Dpop"]) > 0 // set by authorize; the client's is stripped
 	rewind := func() {}
 	if req.Body != nil && req.Body != http.NoBody {
 		rewind = nil
@@ -43,7 +43,7 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if _, ok := oauth.ResourceNonceChallenge(resp); dpop && ok {
 		retry := req.Clone(req.Context())
-		if !f.p.authorize(retry.Header, f.rt, *f.g, req.Method, req.URL) {
+		if !f.p.authorize(retry.Header, f.rt, f.g, req.Method, req.URL) {
 			return resp, nil
 		}
 		discard(resp)
@@ -63,7 +63,7 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	retry := req.Clone(req.Context())
 	delete(retry.Header, "Dpop")
-	if !f.p.authorize(retry.Header, f.rt, *g, req.Method, req.URL) {
+	if !f.p.authorize(retry.Header, f.rt, g, req.Method, req.URL) {
 		return resp, nil
 	}
 	discard(resp)
@@ -107,26 +107,26 @@ func invalidToken(challenges []string) bool {
 // with a target; on a TokenClient route, a new client token unless the
 // current one is younger than the forced-refresh cooldown. At most once per
 // request.
-func (f *forward) regrant() (*grant, bool) {
+func (f *forward) regrant() (grant, bool) {
 	if f.rt.Token == TokenClient {
 		if f.p.cooldown == nil || f.retried.Swap(true) {
-			return nil, false
+			return grant{}, false
 		}
 		old := f.g.token
 		t, err := f.p.derivedFor(f.r.Context(), f.rt, nil, true)
 		if err != nil || t.AccessToken == old {
-			return nil, false
+			return grant{}, false
 		}
 		return tokensGrant(t), true
 	}
 	ns, ok := f.retry()
 	if !ok {
-		return nil, false
+		return grant{}, false
 	}
 	g, err := f.p.grantFor(f.r.Context(), f.rt, ns)
 	if err != nil {
 		f.p.log.Info("upstream refused the token and deriving a new one failed", "route", f.rt.Path, "err", err)
-		return nil, false
+		return grant{}, false
 	}
 	return g, true
 }
