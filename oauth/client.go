@@ -110,7 +110,7 @@ type provider struct {
 	revokeURL      string
 	endSession     string
 	issParameter   bool   // authorization_response_iss_parameter_supported (RFC 9207)
-	authMethod     string // AuthMethodBasic, AuthMethodPost or AuthMethodPrivateKeyJWT
+	authMethod     string // the method in use: never AuthMethodAuto
 	backchannel    bool   // backchannel_logout_supported
 	parURL         string // pushed_authorization_request_endpoint, when AuthURL pushes
 	parOffered     bool
@@ -307,7 +307,7 @@ func (c *Client) Discover(ctx context.Context) error {
 // Capabilities is what the provider's discovery document offers the BFF,
 // for `bff check` and the start-up log.
 type Capabilities struct {
-	TokenAuthMethod   string // how the BFF authenticates: client_secret_basic, client_secret_post or private_key_jwt
+	TokenAuthMethod   string // how the BFF authenticates: one of the AuthMethod constants, never AuthMethodAuto
 	IssParameter      bool   // RFC 9207 iss in authorization responses
 	EndSession        bool   // RP-initiated logout (end_session_endpoint)
 	Revocation        bool   // RFC 7009 token revocation

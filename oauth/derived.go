@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -113,32 +112,17 @@ func (c *Client) derive(ctx context.Context, op string, scopes []string, params 
 // derivedTokens checks a derived token's answer: an access token of a type
 // the request can use, scopes within allowed (when not nil), an expiry.
 func (c *Client) derivedTokens(tok *oauth2.Token, bound string, allowed []string) (*Tokens, error) {
-	if tok.AccessToken == "" {
-		return nil, fmt.Errorf("%w: no access token", ErrInvalidResponse)
-	}
 	if it, _ := tok.Extra("issued_token_type").(string); it != "" && it != TokenTypeAccess {
 		return nil, fmt.Errorf("%w: issued token type %q is not an access token", ErrInvalidResponse, sanitizeCode(it))
 	}
-	t := &Tokens{AccessToken: tok.AccessToken}
-	switch tt := strings.ToLower(tok.TokenType); {
-	case tt == "" || tt == "bearer" || tt == "n_a":
-	case tt == "dpop" && bound != "":
-		t.DPoPKey = bound
-	default:
-		return nil, fmt.Errorf("%w: token type %q is not bearer", ErrInvalidResponse, sanitizeCode(tok.TokenType))
+	t, err := c.accessTokens(tok, bound, "n_a")
+	if err != nil {
+		return nil, err
 	}
-	if s, ok := tok.Extra("scope").(string); ok {
-		t.Scope = s
-		for _, sc := range strings.Fields(s) {
-			if allowed != nil && !slices.Contains(allowed, sc) {
-				return nil, fmt.Errorf("%w: the provider answered scope %q", ErrOutranks, sanitizeCode(sc))
-			}
+	for _, sc := range strings.Fields(t.Scope) {
+		if allowed != nil && !slices.Contains(allowed, sc) {
+			return nil, fmt.Errorf("%w: the provider answered scope %q", ErrOutranks, sanitizeCode(sc))
 		}
-	}
-	if v, ok := tok.Extra("expires_in").(float64); ok && v > 0 {
-		t.Expiry = c.now().Add(time.Duration(v) * time.Second)
-	} else if t.Expiry = jwtExpiry(tok.AccessToken); t.Expiry.IsZero() {
-		t.Expiry = c.now().Add(DefaultAccessLifetime)
 	}
 	return t, nil
 }

@@ -107,3 +107,21 @@ func TestClientCredentials(t *testing.T) {
 		t.Error("a client-credentials request carries a subject token")
 	}
 }
+
+// TestExchangeNA: RFC 8693 lets an exchange answer token_type N_A; with an
+// issued access token it is used as a bearer token (a refresh token type
+// with it is refused in TestExchange). A code exchange or refresh never
+// takes N_A.
+func TestExchangeNA(t *testing.T) {
+	p := newFakeProvider(t)
+	c := p.client(nil)
+	p.tokenReply = func(url.Values) reply {
+		return jsonReply(http.StatusOK, map[string]any{"access_token": "x", "token_type": "N_A", "issued_token_type": TokenTypeAccess, "expires_in": 60})
+	}
+	if tok, err := c.Exchange(t.Context(), testAccess, "", Target{Resource: "r"}); err != nil || tok.DPoPKey != "" {
+		t.Errorf("Exchange answered N_A: %v", err)
+	}
+	if _, err := c.Refresh(t.Context(), testRefresh, testSubject); !errors.Is(err, ErrInvalidResponse) {
+		t.Errorf("Refresh answered N_A: %v, want ErrInvalidResponse", err)
+	}
+}

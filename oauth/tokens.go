@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,31 +123,11 @@ func classify(op string, err error) error {
 // empty (code exchange); wantSub is checked when not empty (refresh); bound
 // is the jkt of the DPoP proof the request carried, "" for none.
 func (c *Client) tokens(ctx context.Context, p *provider, tok *oauth2.Token, nonce, wantSub, bound string) (*Tokens, error) {
-	if tok.AccessToken == "" {
-		return nil, fmt.Errorf("%w: no access token", ErrInvalidResponse)
+	t, err := c.accessTokens(tok, bound)
+	if err != nil {
+		return nil, err
 	}
-	t := &Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
-	switch tt := strings.ToLower(tok.TokenType); {
-	case tt == "" || tt == "bearer":
-		// A provider without DPoP answers a proof with a bearer token.
-	case tt == "dpop" && bound != "":
-		t.DPoPKey = bound
-	default:
-		return nil, fmt.Errorf("%w: token type %q is not bearer", ErrInvalidResponse, sanitizeCode(tok.TokenType))
-	}
-	if tok.ExpiresIn > 0 {
-		// x/oauth2 computes Expiry with the wall clock; ours is injectable.
-		t.Expiry = c.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
-	}
-	if s, ok := tok.Extra("scope").(string); ok {
-		t.Scope = s
-	}
-	if t.Expiry.IsZero() {
-		t.Expiry = jwtExpiry(tok.AccessToken)
-		if t.Expiry.IsZero() {
-			t.Expiry = c.now().Add(DefaultAccessLifetime)
-		}
-	}
+	t.RefreshToken = tok.RefreshToken
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
 		if nonce != "" {
@@ -184,6 +165,41 @@ func (c *Client) tokens(ctx context.Context, p *provider, tok *oauth2.Token, non
 		return nil, fmt.Errorf("%w: ID token subject changed", ErrInvalidResponse)
 	}
 	t.IDToken, t.Subject, t.SessionID = raw, idt.Subject, claims.SID
+	return t, nil
+}
+
+// accessTokens reads the access token of a token-endpoint answer: present,
+// of a type the BFF can present (bearer, or one of otherTypes; DPoP only
+// when bound names the key the request proved: a provider without DPoP
+// answers a proof with a bearer token), its scope, and its expiry
+// (expires_in on the injectable clock, else the JWT's exp, else
+// DefaultAccessLifetime).
+func (c *Client) accessTokens(tok *oauth2.Token, bound string, otherTypes ...string) (*Tokens, error) {
+	if tok.AccessToken == "" {
+		return nil, fmt.Errorf("%w: no access token", ErrInvalidResponse)
+	}
+	t := &Tokens{AccessToken: tok.AccessToken}
+	switch tt := strings.ToLower(tok.TokenType); {
+	case tt == "" || tt == "bearer" || slices.Contains(otherTypes, tt):
+	case tt == "dpop" && bound != "":
+		t.DPoPKey = bound
+	default:
+		return nil, fmt.Errorf("%w: token type %q is not bearer", ErrInvalidResponse, sanitizeCode(tok.TokenType))
+	}
+	if s, ok := tok.Extra("scope").(string); ok {
+		t.Scope = s
+	}
+	// x/oauth2 computes Expiry with the wall clock; ours is injectable. Its
+	// client-credentials path keeps no ExpiresIn: read the answer's.
+	secs := tok.ExpiresIn
+	if v, ok := tok.Extra("expires_in").(float64); secs == 0 && ok {
+		secs = int64(v)
+	}
+	if secs > 0 {
+		t.Expiry = c.now().Add(time.Duration(secs) * time.Second)
+	} else if t.Expiry = jwtExpiry(tok.AccessToken); t.Expiry.IsZero() {
+		t.Expiry = c.now().Add(DefaultAccessLifetime)
+	}
 	return t, nil
 }
 
