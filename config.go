@@ -262,8 +262,12 @@ func loadConfig(path string, getenv func(string) string) (*fileConfig, error) {
 // os.Environ) that name no config field: a typo such as
 // BFF_OIDC_CLIENT_SECERT would otherwise be ignored without a word.
 func unknownEnv(environ []string) []string {
+	// The names applyEnv itself asks for, so the two cannot drift.
 	known := map[string]bool{"BFF_CONFIG": true}
-	envNames(reflect.TypeOf(fileConfig{}), "BFF", known)
+	applyEnv(reflect.ValueOf(&fileConfig{}).Elem(), "BFF", "", func(name string) string {
+		known[name] = true
+		return ""
+	})
 	var out []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
@@ -273,23 +277,6 @@ func unknownEnv(environ []string) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-// envNames adds to names every variable applyEnv reads for t's fields.
-func envNames(t reflect.Type, prefix string, names map[string]bool) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-		if tag == "" || tag == "-" {
-			continue
-		}
-		name := prefix + "_" + strings.ToUpper(tag)
-		if f.Type.Kind() == reflect.Struct {
-			envNames(f.Type, name, names)
-			continue
-		}
-		names[name] = true
-	}
 }
 
 // applyEnv overlays BFF_<PATH> variables onto the struct's scalar and
