@@ -417,12 +417,8 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	}
 	var dpopKeys *oauth.DPoPKeys
 	if o.DPoPKeyFile != "" {
-		b, err := os.ReadFile(o.DPoPKeyFile)
-		if err != nil {
-			return sc, &configError{"oidc.dpop_key_file", err.Error()}
-		}
-		if dpopKeys, err = oauth.ParseDPoPKeys(b); err != nil {
-			return sc, &configError{"oidc.dpop_key_file", strings.TrimPrefix(err.Error(), "oauth: DPoP keys: ")}
+		if dpopKeys, err = parseKeyFile("oidc.dpop_key_file", o.DPoPKeyFile, oauth.ParseDPoPKeys, "oauth: DPoP keys: "); err != nil {
+			return sc, err
 		}
 	}
 	if secret == "" && clientKeys == nil && clientCert == nil {
@@ -715,13 +711,20 @@ func loadClientKeys(method, file string) (*oauth.ClientKeys, error) {
 	case file == "":
 		return nil, nil
 	}
+	return parseKeyFile("oidc.client_key_file", file, oauth.ParseClientKeys, "oauth: client keys: ")
+}
+
+// parseKeyFile reads a JWK set file with parse; errors name field, parse's
+// without its prefix.
+func parseKeyFile[T any](field, file string, parse func([]byte) (T, error), prefix string) (T, error) {
+	var zero T
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, &configError{"oidc.client_key_file", err.Error()}
+		return zero, &configError{field, err.Error()}
 	}
-	keys, err := oauth.ParseClientKeys(b)
+	keys, err := parse(b)
 	if err != nil {
-		return nil, &configError{"oidc.client_key_file", strings.TrimPrefix(err.Error(), "oauth: client keys: ")}
+		return zero, &configError{field, strings.TrimPrefix(err.Error(), prefix)}
 	}
 	return keys, nil
 }
