@@ -25,6 +25,7 @@ import (
 	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
 	"github.com/bff-project/bff/server"
+	"github.com/bff-project/bff/session"
 )
 
 // fileConfig is the YAML file (see README "Configuration"). Every scalar and
@@ -106,6 +107,9 @@ type fileConfig struct {
 		// builds before the binary payload can read (rolling upgrades,
 		// rollbacks). Both are always read.
 		Encoding string `yaml:"encoding"`
+		// Compress: auto (default: only a session whose cookie would
+		// otherwise take more than one chunk), always or never.
+		Compress string `yaml:"compress"`
 	} `yaml:"session"`
 	Keys struct {
 		Secrets     []string `yaml:"secrets"`
@@ -478,6 +482,16 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		sc.SessionJSON = true
 	default:
 		return sc, &configError{"session.encoding", fmt.Sprintf("%q: want binary or json", s.Encoding)}
+	}
+	switch s.Compress {
+	case "", "auto":
+		sc.SessionCompress = session.CompressAuto
+	case "always":
+		sc.SessionCompress = session.CompressAlways
+	case "never":
+		sc.SessionCompress = session.CompressNever
+	default:
+		return sc, &configError{"session.compress", fmt.Sprintf("%q: want auto, always or never", s.Compress)}
 	}
 	switch strings.ToLower(s.SameSite) {
 	case "", "lax":

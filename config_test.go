@@ -25,6 +25,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/bff-project/bff/proxy"
+	"github.com/bff-project/bff/session"
 )
 
 // Test master secrets (base64 of 33 bytes each); never used anywhere else.
@@ -315,6 +316,22 @@ func TestLoadSessionEncoding(t *testing.T) {
 	}
 }
 
+// TestLoadSessionCompress: session.compress picks the mode; auto is the
+// default.
+func TestLoadSessionCompress(t *testing.T) {
+	for v, want := range map[string]session.Compression{"": session.CompressAuto, "auto": session.CompressAuto,
+		"always": session.CompressAlways, "never": session.CompressNever} {
+		path := writeConfig(t, t.TempDir(), func(m map[string]any) {
+			if v != "" {
+				sessionOf(m)["compress"] = v
+			}
+		})
+		if _, sc, err := load("serve", []string{"-config", path}, noEnv); err != nil || sc.SessionCompress != want {
+			t.Errorf("session.compress %q: %v, SessionCompress %v", v, err, sc.SessionCompress)
+		}
+	}
+}
+
 // TestLoadClientKeys: private_key_jwt takes its keys from client_key_file
 // and needs no client secret.
 func TestLoadClientKeys(t *testing.T) {
@@ -385,6 +402,7 @@ func TestConfigInvalid(t *testing.T) {
 			o["auth_method"], o["tls_client_cert_file"], o["tls_client_key_file"] = "tls_client_auth", "testdata/client_keys.json", "testdata/secrets.txt"
 		}, field: "oidc.tls_client_cert_file", secret: secretTwo},
 		{name: "session.encoding bogus", mutate: func(m map[string]any) { sessionOf(m)["encoding"] = "cbor" }, field: "session.encoding"},
+		{name: "session.compress bogus", mutate: func(m map[string]any) { sessionOf(m)["compress"] = "yes" }, field: "session.compress"},
 		{name: "oidc auth_method bogus", mutate: func(m map[string]any) { oidcOf(m)["auth_method"] = "bogus" }, field: "oidc"},
 		{name: "listen without host", mutate: func(m map[string]any) { m["listen"] = "23090" }, field: "listen"},
 		{name: "listen port not a number", mutate: func(m map[string]any) { m["listen"] = "127.0.0.1:http-alt" }, field: "listen"},

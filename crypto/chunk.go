@@ -193,6 +193,21 @@ func (c *Chunker) write(h http.Header, r *http.Request, value, attrs string, cap
 	return nil
 }
 
+// Count is how many chunks Write (maxAge <= 0) or WriteMaxAge (maxAge > 0)
+// splits value into; a value too large for them is counted as if it had
+// room in the last one.
+func (c *Chunker) Count(value string, maxAge int) int {
+	attrs := len(c.attrs)
+	if maxAge > 0 {
+		attrs = len(c.attrsFor(min(maxAge, MaxMaxAge)))
+	}
+	n := 1
+	for rest := len(value) - c.roomWith(0, attrs); rest > 0 && n < c.maxChunks; n++ {
+		rest -= c.roomWith(n, attrs)
+	}
+	return n
+}
+
 // HeaderBytes is the size of the Cookie header a browser sends back for
 // value as Write splits it: "NAME.0=...; NAME.1=...". A value too large for
 // Write is counted as if it had room.

@@ -3,6 +3,7 @@ package crypto
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -498,4 +499,38 @@ func TestWriteMaxAgeCapacity(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// Count is the number of chunks Write and WriteMaxAge set, at every size
+// around the chunk boundaries.
+func TestChunkCount(t *testing.T) {
+	c := newTestChunker(t, ChunkConfig{})
+	for _, maxAge := range []int{0, 3600, MaxMaxAge + 1} {
+		attrs := c.attrs
+		if maxAge > 0 {
+			attrs = c.attrsFor(min(maxAge, MaxMaxAge))
+		}
+		var sizes []int
+		for i, end := 0, 0; i < c.maxChunks; i++ {
+			end += c.roomWith(i, len(attrs))
+			sizes = append(sizes, end-1, end, end+1)
+		}
+		sizes = append(sizes, 1, 100)
+		for _, n := range sizes {
+			v := value(n)
+			h := http.Header{}
+			var err error
+			if maxAge > 0 {
+				err = c.WriteMaxAge(h, httptest.NewRequest("GET", "/", nil), v, maxAge)
+			} else {
+				err = c.Write(h, httptest.NewRequest("GET", "/", nil), v)
+			}
+			if err != nil {
+				continue // over capacity: Count has nothing to agree with
+			}
+			if got, want := c.Count(v, maxAge), len(h["Set-Cookie"]); got != want {
+				t.Errorf("maxAge %d, %d bytes: Count = %d, Write set %d chunks", maxAge, n, got, want)
+			}
+		}
+	}
 }

@@ -16,7 +16,8 @@ type header struct {
 // a string, written as go-jose and this package write it: no whitespace, no
 // escapes. Anything else (a "zip", a "crit", a "p2c", a duplicate member, a
 // non-string value, an escaped or control character, trailing data) is
-// refused. It allocates only the four strings.
+// refused. It allocates only the kid: the values a header of ours holds for
+// the others are interned.
 func parseHeader(encoded string) (header, bool) {
 	var h header
 	if len(encoded) == 0 || len(encoded) > maxHeaderLen {
@@ -49,16 +50,15 @@ func parseHeader(encoded string) (header, bool) {
 			raw = raw[1:]
 		}
 		var i int
-		var dst *string
 		switch string(name) {
 		case "alg":
-			i, dst = 0, &h.alg
+			i, h.alg = 0, intern(value, "dir")
 		case "enc":
-			i, dst = 1, &h.enc
+			i, h.enc = 1, intern(value, "A256GCM")
 		case "kid":
-			i, dst = 2, &h.kid
+			i, h.kid = 2, string(value)
 		case "cty":
-			i, dst = 3, &h.cty
+			i, h.cty = 3, intern(value, string(Session), string(Login))
 		default:
 			return h, false
 		}
@@ -66,7 +66,6 @@ func parseHeader(encoded string) (header, bool) {
 			return h, false
 		}
 		seen[i] = true
-		*dst = string(value)
 	}
 	return h, seen == [4]bool{true, true, true, true}
 }
@@ -87,4 +86,15 @@ func jsonString(b []byte) (s, rest []byte, ok bool) {
 		}
 	}
 	return nil, nil, false
+}
+
+// intern returns the one of known that equals v without allocating, else a
+// copy of v.
+func intern(v []byte, known ...string) string {
+	for _, k := range known {
+		if string(v) == k {
+			return k
+		}
+	}
+	return string(v)
 }

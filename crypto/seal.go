@@ -97,13 +97,20 @@ func validPurpose(p Purpose) bool {
 // and returns a compact JWE. A plaintext over MaxPlaintext, or a result over
 // MaxSealed, gives a *TooLargeError.
 func (s *Sealer) Seal(p Purpose, plaintext []byte) (string, error) {
+	return s.SealWith(p, plaintext, s.compress)
+}
+
+// SealWith is Seal with DEFLATE chosen for this value: compress tries it
+// (kept only when shorter), false stores the plaintext as it is, whatever
+// Config.DisableCompression says. Open reads either.
+func (s *Sealer) SealWith(p Purpose, plaintext []byte, compress bool) (string, error) {
 	if !validPurpose(p) {
 		return "", errors.New("crypto: invalid purpose")
 	}
 	if len(plaintext) > s.maxPlaintext {
 		return "", &TooLargeError{Size: len(plaintext), Limit: s.maxPlaintext}
 	}
-	return s.sealBody(p, encode(plaintext, s.compress))
+	return s.sealBody(p, encode(plaintext, compress))
 }
 
 // sealBody encrypts an already encoded body (format byte and payload).
@@ -123,27 +130,35 @@ func (s *Sealer) sealBody(p Purpose, body []byte) (string, error) {
 // value was sealed under a key other than the ring's current sealing key, so
 // the caller should re-seal it. Every failure is ErrInvalid.
 func (s *Sealer) Open(p Purpose, sealed string) (plaintext []byte, stale bool, err error) {
+	plaintext, _, stale, err = s.OpenKey(p, sealed)
+	return plaintext, stale, err
+}
+
+// OpenKey is Open that also returns the id of the key that opened the value
+// (for OpenedKey later), so a caller that caches what it opened need not
+// parse the header again.
+func (s *Sealer) OpenKey(p Purpose, sealed string) (plaintext []byte, kid string, stale bool, err error) {
 	if len(sealed) > s.maxSealed || !canonicalCompact(sealed) {
-		return nil, false, ErrInvalid
+		return nil, "", false, ErrInvalid
 	}
 	protected, _, _ := strings.Cut(sealed, ".")
 	h, ok := parseHeader(protected)
 	if !ok || h.alg != string(jose.DIRECT) || h.enc != string(jose.A256GCM) || h.cty != string(p) || !validPurpose(p) {
-		return nil, false, ErrInvalid
+		return nil, "", false, ErrInvalid
 	}
 	key, err := s.ring.Lookup(h.kid)
 	if err != nil {
-		return nil, false, ErrInvalid
+		return nil, "", false, ErrInvalid
 	}
 	body, err := openDirect(key.Secret, sealed)
 	if err != nil {
-		return nil, false, ErrInvalid
+		return nil, "", false, ErrInvalid
 	}
 	plaintext, ok = decode(body, s.maxPlaintext)
 	if !ok {
-		return nil, false, ErrInvalid
+		return nil, "", false, ErrInvalid
 	}
-	return plaintext, key.ID != s.ring.Sealing().ID, nil
+	return plaintext, key.ID, key.ID != s.ring.Sealing().ID, nil
 }
 
 // canonicalCompact reports whether s has the shape of the compact JWEs Seal

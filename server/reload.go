@@ -90,6 +90,7 @@ func (s *Server) restartField(cfg Config) string {
 		{"revocation.max_single_use", cfg.MaxSingleUse != s.cfg.MaxSingleUse},
 		{"session.persistent", cfg.Persistent != s.cfg.Persistent},
 		{"session.encoding", cfg.SessionJSON != s.cfg.SessionJSON},
+		{"session.compress", cfg.SessionCompress != s.cfg.SessionCompress},
 		{"oidc.userinfo", n.UserInfo != o.UserInfo},
 		{"oidc.par", n.PAR != o.PAR},
 		{"upstream_idle_conns_per_host", cfg.UpstreamIdleConns != s.cfg.UpstreamIdleConns},

@@ -14,6 +14,7 @@ import (
 	"github.com/bff-project/bff/cluster"
 	"github.com/bff-project/bff/oauth"
 	"github.com/bff-project/bff/proxy"
+	"github.com/bff-project/bff/session"
 )
 
 // reloadConfig is a configuration with every reloadable and every
@@ -168,6 +169,7 @@ func TestReloadRefused(t *testing.T) {
 		{"revocation.max_single_use changed", func(c *Config) { c.MaxSingleUse = 1000 }},
 		{"session.persistent changed", func(c *Config) { c.Persistent = false }},
 		{"session.encoding changed", func(c *Config) { c.SessionJSON = true }},
+		{"session.compress changed", func(c *Config) { c.SessionCompress = session.CompressAlways }},
 		{"oidc.userinfo changed", func(c *Config) { c.OIDC.UserInfo = !c.OIDC.UserInfo }},
 		{"oidc.par changed", func(c *Config) { c.OIDC.PAR = "off" }},
 		{"upstream_idle_conns_per_host changed", func(c *Config) { c.UpstreamIdleConns = 8 }},

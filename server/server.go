@@ -104,6 +104,9 @@ type Config struct {
 	// (the default) writes browser-session cookies, which end when the
 	// browser closes, the absolute lifetime still applying.
 	Persistent bool
+	// SessionCompress chooses when session payloads are DEFLATE-compressed
+	// (session.compress; the zero value is auto).
+	SessionCompress session.Compression
 	// SessionJSON seals session payloads as JSON (session.encoding: json),
 	// readable by builds before the binary payload: for rolling upgrades.
 	SessionJSON bool
@@ -222,6 +225,7 @@ func New(cfg Config) (*Server, error) {
 	store, err := session.NewStore(session.Config{
 		Sealer: s.sealer, Chunker: chunker, Revoker: s.revoked, Now: s.now, CacheEntries: cfg.SessionCache,
 		IdleTimeout: cfg.IdleTimeout, Persistent: cfg.Persistent, JSONPayload: cfg.SessionJSON,
+		Compress: cfg.SessionCompress,
 		OnSave: func(n int) {
 			s.metrics.sessions.WithLabelValues("sealed").Inc()
 			s.metrics.cookieSize.Observe(float64(n))

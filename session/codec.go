@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"unsafe"
 )
 
 // The sealed payload is a compact binary encoding of Session (formatBinary,
@@ -105,7 +106,9 @@ func unmarshal(b []byte, s *Session) error {
 	if len(b) == 0 || b[0] != formatBinary {
 		return errCodec
 	}
-	d := decoder{b: b[1:]}
+	// Every string is cut from one buffer: re-encoding a JWT's parts
+	// takes at most 4/3 of the bytes they came from, so it never grows.
+	d := decoder{b: b[1:], out: make([]byte, 0, len(b)*4/3+8)}
 	s.ID = d.string()
 	s.Subject = d.string()
 	s.Issuer = d.string()
@@ -133,10 +136,33 @@ func unmarshal(b []byte, s *Session) error {
 }
 
 // decoder reads formatBinary; after the first error every read is empty
-// and bad is set.
+// and bad is set. The strings it returns share out's array, which is only
+// appended to, never written again; a string that would not fit gets its
+// own.
 type decoder struct {
 	b   []byte
+	out []byte
 	bad bool
+}
+
+// room returns n bytes of out (or, should they not fit, new ones) for one
+// string, which must be written before it is made a string.
+func (d *decoder) room(n int) []byte {
+	if l := len(d.out); l+n <= cap(d.out) {
+		d.out = d.out[:l+n]
+		return d.out[l : l+n : l+n]
+	}
+	return make([]byte, n)
+}
+
+// str copies b into out and returns it as a string.
+func (d *decoder) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	buf := d.room(len(b))
+	copy(buf, b)
+	return unsafe.String(&buf[0], len(buf))
 }
 
 func (d *decoder) uvarint() uint64 {
@@ -170,7 +196,7 @@ func (d *decoder) bytes() []byte {
 	return v
 }
 
-func (d *decoder) string() string { return string(d.bytes()) }
+func (d *decoder) string() string { return d.str(d.bytes()) }
 
 func (d *decoder) token() string {
 	if d.bad || len(d.b) == 0 {
@@ -193,14 +219,14 @@ func (d *decoder) token() string {
 			d.fail()
 			return ""
 		}
-		out := make([]byte, 0, size)
+		out := d.room(size)[:0]
 		for i, p := range parts {
 			if i > 0 {
 				out = append(out, '.')
 			}
 			out = rawURL.AppendEncode(out, p)
 		}
-		return string(out)
+		return unsafe.String(&out[0], len(out))
 	}
 	d.fail()
 	return ""

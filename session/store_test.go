@@ -2,7 +2,10 @@ package session
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -167,6 +170,87 @@ func TestLogValueHidesTokens(t *testing.T) {
 	for _, secret := range []string{s.AccessToken, s.RefreshToken, s.IDToken, s.ID, s.Subject} {
 		if strings.Contains(v, secret) {
 			t.Errorf("LogValue leaks %q", secret[:min(10, len(secret))])
+		}
+	}
+}
+
+// TestCompress: auto compresses only a session whose stored cookie would
+// take more than one chunk (and only when that is shorter); always and never
+// do what they say; every choice opens.
+func TestCompress(t *testing.T) {
+	small := func(f *fixture) *Session { return f.session() } // ~2.5 KB stored: one chunk
+	bigText := func(f *fixture) *Session {                    // compressible, two chunks stored
+		s := f.session()
+		s.AccessToken = "at-" + strings.Repeat("a", 4000)
+		return s
+	}
+	bigRandom := func(f *fixture) *Session { // two chunks either way: DEFLATE cannot shorten it
+		s := f.session()
+		random := make([]byte, 3200) // a JWT's parts are stored decoded: random bytes
+		rand.Read(random)
+		s.AccessToken = "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString(random) + ".c2ln"
+		s.IDToken = ""
+		return s
+	}
+	cookie := func(t *testing.T, mode Compression, persistent bool, mk func(*fixture) *Session) (bytes, chunks int) {
+		f := newFixture(t)
+		f.store.cfg.Compress = mode
+		f.store.cfg.Persistent = persistent
+		s := mk(f)
+		r := f.roundTrip(t, s)
+		f.store.cache = nil
+		got, err := f.store.Load(r)
+		if err != nil || got.AccessToken != s.AccessToken {
+			t.Fatalf("mode %d: Load: %v", mode, err)
+		}
+		for _, c := range r.Cookies() {
+			bytes += len(c.Value)
+			chunks++
+		}
+		return bytes, chunks
+	}
+	for _, persistent := range []bool{false, true} {
+		for _, tc := range []struct {
+			name             string
+			mk               func(*fixture) *Session
+			autoCompresses   bool
+			alwaysCompresses bool
+		}{
+			{"one chunk stored", small, false, true},
+			{"two chunks stored, compressible", bigText, true, true},
+			{"two chunks, incompressible", bigRandom, false, false},
+		} {
+			t.Run(fmt.Sprintf("%s/persistent=%v", tc.name, persistent), func(t *testing.T) {
+				never, neverChunks := cookie(t, CompressNever, persistent, tc.mk)
+				auto, autoChunks := cookie(t, CompressAuto, persistent, tc.mk)
+				always, _ := cookie(t, CompressAlways, persistent, tc.mk)
+				if (auto < never) != tc.autoCompresses {
+					t.Errorf("auto: %d bytes in %d chunks, never: %d in %d; want compressed %v", auto, autoChunks, never, neverChunks, tc.autoCompresses)
+				}
+				if (always < never) != tc.alwaysCompresses {
+					t.Errorf("always: %d bytes, never: %d; want compressed %v", always, never, tc.alwaysCompresses)
+				}
+				if tc.autoCompresses && autoChunks >= neverChunks {
+					t.Errorf("auto compressed to %d chunks, stored takes %d", autoChunks, neverChunks)
+				}
+			})
+		}
+	}
+}
+
+// TestCompressOverLimit: a session too large for the cookies (or for the
+// sealer) stored is saved compressed by auto, and refused by never.
+func TestCompressOverLimit(t *testing.T) {
+	for _, size := range []int{20_000, 40_000} { // over 4 chunks; over crypto.DefaultMaxSealed
+		for _, mode := range []Compression{CompressNever, CompressAuto} {
+			f := newFixture(t)
+			f.store.cfg.Compress = mode
+			s := f.session()
+			s.AccessToken = strings.Repeat("a", size)
+			err := f.store.Save(http.Header{}, httptest.NewRequest("GET", "/", nil), s)
+			if (err == nil) != (mode == CompressAuto) {
+				t.Errorf("%d bytes, mode %d: Save: %v", size, mode, err)
+			}
 		}
 	}
 }
