@@ -108,14 +108,20 @@ func unmarshal(b []byte, s *Session) error {
 	}
 	// Every string is cut from one buffer: re-encoding a JWT's parts
 	// takes at most 4/3 of the bytes they came from, so it never grows.
-	d := decoder{b: b[1:], out: make([]byte, 0, len(b)*4/3+8)}
+	d := decoder{b: b[1:], out: make([]byte, 0, len(b)*4/3+len(bearerPrefix)+8)}
 	s.ID = d.string()
 	s.Subject = d.string()
 	s.Issuer = d.string()
 	s.IdPSession = d.string()
 	s.Start = d.varint()
 	s.Expiry = d.varint()
+	// The access token is written right after "Bearer ", so the
+	// Authorization value is a view of the same bytes, not a 1 KB copy.
+	prefix := d.str([]byte(bearerPrefix))
 	s.AccessToken = d.token()
+	if at := s.AccessToken; at != "" && unsafe.Pointer(unsafe.StringData(at)) == unsafe.Add(unsafe.Pointer(unsafe.StringData(prefix)), len(prefix)) {
+		s.bearer, s.bearerOf = []string{unsafe.String(unsafe.StringData(prefix), len(prefix)+len(at))}, at
+	}
 	s.AccessExpiry = d.varint()
 	s.RefreshToken = d.token()
 	s.IDToken = d.token()

@@ -39,9 +39,10 @@ type Session struct {
 	// slide its LastSeen (Config.IdleTimeout).
 	stale bool
 
-	// bearer is {"Bearer " + AccessToken}, built once when the session is
-	// cached so that a cached request does not build a 1 KB string again;
-	// bearerOf is the token it was built from (a mutated copy rebuilds).
+	// bearer is {"Bearer " + AccessToken}, built when the session is
+	// opened (sharing the access token's bytes) so that no request builds a
+	// 1 KB string again; bearerOf is the token it was built from (a mutated
+	// copy rebuilds).
 	bearer   []string
 	bearerOf string
 }
@@ -52,8 +53,10 @@ func (s *Session) BearerHeader() []string {
 	if s.bearer != nil && s.bearerOf == s.AccessToken {
 		return s.bearer
 	}
-	return []string{"Bearer " + s.AccessToken}
+	return []string{bearerPrefix + s.AccessToken}
 }
+
+const bearerPrefix = "Bearer "
 
 // NewID returns a random 128-bit session id, base64url.
 func NewID() string {

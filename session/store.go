@@ -286,7 +286,7 @@ func (s *Store) remember(key [32]byte, kid string, sess *Session) {
 	}
 	e := &cacheEntry{sess: *sess, kid: kid, expires: min(sess.AccessExpiry, sess.Expiry)}
 	e.sess.stale = false
-	e.sess.bearer, e.sess.bearerOf = []string{"Bearer " + sess.AccessToken}, sess.AccessToken
+	e.sess.bearer, e.sess.bearerOf = sess.BearerHeader(), sess.AccessToken
 	s.cache.put(key, e)
 }
 
