@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +184,42 @@ func TestLookups(t *testing.T) {
 	if hits, opens := f.store.Lookups(); hits != 3 || opens != 1 {
 		t.Errorf("hits %d opens %d after an uncached load, want 3 1", hits, opens)
 	}
+}
+
+// TestCacheMemory: what one cached session costs (the README's cost table):
+// provider-shaped tokens (an RS256 access token, an ID token), each session
+// distinct. `go test -run TestCacheMemory -v ./session/`
+func TestCacheMemory(t *testing.T) {
+	const n = 2000
+	f := newFixture(t)
+	f.store.cache = newOpenCache(n)
+	reqs := make([]*http.Request, n)
+	for i := range reqs {
+		s := f.session()
+		s.AccessToken = realJWT(fmt.Sprintf(`{"iss":"https://idp.example.com/realms/acme","sub":"user-%07d","aud":["https://api.example.com","account"],"exp":1764503600,"iat":1764500000,"jti":%q,"scope":"openid profile email offline_access","azp":"bff","sid":%q,"email":"user-%07d@example.com","client_id":"bff"}`, i, NewID(), NewID(), i))
+		s.IDToken = realJWT(fmt.Sprintf(`{"iss":"https://idp.example.com/realms/acme","sub":"user-%07d","aud":"bff","exp":1764503600,"iat":1764500000,"sid":%q,"name":"User %d"}`, i, NewID(), i))
+		s.RefreshToken = NewID() + NewID()
+		s.Scope = "openid profile email offline_access"
+		reqs[i] = f.roundTrip(t, s)
+	}
+	f.store.cache = newOpenCache(n) // Save cached them: start empty
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, r := range reqs {
+		if _, err := f.store.Load(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if got := f.store.CacheLen(); got != n {
+		t.Fatalf("cache holds %d sessions, want %d", got, n)
+	}
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("%d cached sessions: %d bytes of heap each (default cache_entries 4096: %.1f MB)", n, per, float64(per*4096)/(1<<20))
+	if per > 8<<10 {
+		t.Errorf("a cached session takes %d bytes, budget 8 KB", per)
+	}
+	runtime.KeepAlive(reqs)
 }
