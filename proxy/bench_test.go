@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
@@ -85,9 +86,12 @@ func BenchmarkProxyBare(b *testing.B) {
 func BenchmarkProxySignedIn(b *testing.B) { benchSignedIn(b, "") }
 
 // BenchmarkProxySignedInDPoP is BenchmarkProxySignedIn with a DPoP-bound
-// token: the difference is the cost of a fresh proof (an ES256 signature)
-// per request.
-func BenchmarkProxySignedInDPoP(b *testing.B) { benchSignedIn(b, "ES256") }
+// token: the difference is the cost of a fresh proof (an ES256 or Ed25519
+// signature) per request.
+func BenchmarkProxySignedInDPoP(b *testing.B) {
+	b.Run("ES256", func(b *testing.B) { benchSignedIn(b, "ES256") })
+	b.Run("EdDSA", func(b *testing.B) { benchSignedIn(b, "EdDSA") })
+}
 
 func benchSignedIn(b *testing.B, dpop string) {
 	up := benchUpstream(b)
@@ -95,7 +99,13 @@ func benchSignedIn(b *testing.B, dpop string) {
 	sess := newSession(time.Hour)
 	var keys *oauth.DPoPKeys
 	if dpop != "" {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		var k any
+		var err error
+		if dpop == "EdDSA" {
+			_, k, err = ed25519.GenerateKey(rand.Reader)
+		} else {
+			k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
