@@ -11,11 +11,15 @@
 # Usage: bench/run.sh [--rounds N] [--duration SECONDS] [--connections N]
 #                     [--threads N] [--soak-minutes N] [--with-oauth2-proxy]
 #                     [--simultaneous] [--sessions N] [--cache-entries N]
+#                     [--pad BYTES] [--revoked N]
 #
 # --sessions N loads N distinct sessions (minted by bench/cmd/mint with the
 # BFF's key) round-robin instead of one signed-in session, on both servers
 # (the bare proxy forwards the same cookies); --cache-entries sets
-# session.cache_entries (-1: every request opens its cookie).
+# session.cache_entries (-1: every request opens its cookie); --pad BYTES
+# adds a claim of that size to each minted access token (3000: 2 cookie
+# chunks, 10000: 4). --revoked N starts the BFF with N revoked sessions
+# (none of the loaded ones) in its revocation list.
 set -euo pipefail
 
 ROUNDS=3
@@ -27,6 +31,8 @@ WITH_O2P=0
 TOGETHER=0
 SESSIONS=0
 CACHE_ENTRIES=4096
+PAD=0
+REVOKED=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -38,7 +44,9 @@ while [[ $# -gt 0 ]]; do
     --simultaneous) TOGETHER=1; shift ;;
     --sessions) SESSIONS=$2; shift 2 ;;
     --cache-entries) CACHE_ENTRIES=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --pad) PAD=$2; shift 2 ;;
+    --revoked) REVOKED=$2; shift 2 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -61,12 +69,23 @@ if [[ $WITH_O2P == 1 ]]; then
   EXTRA_REDIRECTS="http://localhost:$O2P_PORT/oauth2/callback"
 fi
 
+((PAD == 0 || SESSIONS > 0)) || die "--pad needs --sessions"
+if ((REVOKED > 0)); then
+  # The revocation log the BFF loads at start (revocation.snapshot_file).
+  "$WORK/bin/mint" -revoked "$REVOKED" -revocation-file "$WORK/revoked" || die "writing $REVOKED revocations failed"
+  log "revocation list: $REVOKED revoked sessions ($(($(wc -c <"$WORK/revoked") / 1024)) KiB of log)"
+fi
 start_stack
+if ((REVOKED > 0)); then
+  live=$(curl -sf "http://$BFF_METRICS/metrics" | awk '$1 == "bff_revocation_list_entries" {print $2; exit}')
+  [[ ${live%.*} == "$REVOKED" ]] || die "the BFF loaded ${live:-no} revocation entries, want $REVOKED"
+  log "the BFF loaded $live revocation entries, RSS $(rss_kib "$PID_bff") KiB before load"
+fi
 if ((SESSIONS > 0)); then
-  BFF_KEYS_SECRETS="$BFF_KEY" "$WORK/bin/mint" -n "$SESSIONS" -issuer "$IDP_URL" -out "$WORK/population" ||
+  BFF_KEYS_SECRETS="$BFF_KEY" "$WORK/bin/mint" -n "$SESSIONS" -issuer "$IDP_URL" -pad "$PAD" -out "$WORK/population" ||
     die "minting $SESSIONS sessions failed"
   POPULATION_FILE=$WORK/population
-  log "population: $SESSIONS sessions, Cookie header $(head -1 "$POPULATION_FILE" | wc -c) bytes each, session.cache_entries $CACHE_ENTRIES"
+  log "population: $SESSIONS sessions, Cookie header $(head -1 "$POPULATION_FILE" | wc -c) bytes and $(($(head -1 "$POPULATION_FILE" | grep -o '; ' | wc -l) + 1)) chunk(s) each, session.cache_entries $CACHE_ENTRIES"
 fi
 KINDS=(bare bff)
 declare -A URL PID COOKIE

@@ -6,8 +6,14 @@
 // tokens shaped like a provider's (an RS256-sized JWT access token with a
 // dozen claims, an ID token, an opaque refresh token), distinct per session.
 //
+// -pad adds a claim of that many bytes to every access token (to load
+// sessions of 2 or 4 cookie chunks). With -revoked N it also writes a
+// revocation log (-revocation-file, the BFF's revocation.snapshot_file,
+// before the BFF starts) holding N revoked sessions that are none of the
+// minted ones, so the benchmark can load a BFF with a full revocation list.
+//
 // It is a benchmark tool: it lives under bench/ and is never part of the
-// bff binary. It writes nothing but -out (mode 0600).
+// bff binary. It writes nothing but -out (mode 0600) and -revocation-file.
 package main
 
 import (
@@ -23,6 +29,7 @@ import (
 
 	"github.com/bff-project/bff/crypto"
 	"github.com/bff-project/bff/keys"
+	"github.com/bff-project/bff/revocation"
 	"github.com/bff-project/bff/session"
 )
 
@@ -33,14 +40,50 @@ func main() {
 	lifetime := flag.Duration("lifetime", 8*time.Hour, "session.lifetime")
 	rotation := flag.Duration("rotation", 24*time.Hour, "keys.rotation")
 	out := flag.String("out", "", "file to write, one Cookie header per line")
+	pad := flag.Int("pad", 0, "bytes of extra claim in each access token")
+	revoked := flag.Int("revoked", 0, "revoked sessions to write to -revocation-file")
+	revFile := flag.String("revocation-file", "", "revocation log to write (must not exist)")
 	flag.Parse()
-	if err := run(*n, *issuer, *name, *lifetime, *rotation, *out); err != nil {
+	if *revoked > 0 || *revFile != "" {
+		if err := revoke(*revoked, *revFile, *lifetime); err != nil {
+			fmt.Fprintln(os.Stderr, "mint:", err)
+			os.Exit(1)
+		}
+		if *out == "" {
+			return
+		}
+	}
+	if err := run(*n, *issuer, *name, *lifetime, *rotation, *out, *pad); err != nil {
 		fmt.Fprintln(os.Stderr, "mint:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, issuer, name string, lifetime, rotation time.Duration, out string) error {
+// revoke writes n revoked session ids, expiring after lifetime, to file.
+func revoke(n int, file string, lifetime time.Duration) error {
+	if n <= 0 || file == "" {
+		return fmt.Errorf("-revoked needs a positive count and -revocation-file")
+	}
+	if _, err := os.Stat(file); err == nil {
+		return fmt.Errorf("%s exists: the revocation log is written only before the BFF starts", file)
+	}
+	l, err := revocation.New(revocation.Config{SnapshotFile: file, MaxEntries: max(n, revocation.DefaultMaxEntries)})
+	if err != nil {
+		return err
+	}
+	exp := time.Now().Add(lifetime)
+	entries := make([]revocation.Entry, n)
+	for i := range entries {
+		entries[i] = revocation.Entry{Kind: revocation.KindSession, Key: session.NewID(), Expiry: exp}
+	}
+	if _, err := l.Merge(entries); err != nil {
+		l.Close()
+		return err
+	}
+	return l.Close()
+}
+
+func run(n int, issuer, name string, lifetime, rotation time.Duration, out string, pad int) error {
 	if out == "" || issuer == "" || n <= 0 {
 		return fmt.Errorf("-out, -issuer and a positive -n are required")
 	}
@@ -79,8 +122,8 @@ func run(n int, issuer, name string, lifetime, rotation time.Duration, out strin
 		sub := fmt.Sprintf("user-%07d", i)
 		s := &session.Session{
 			ID: session.NewID(), Subject: sub, Issuer: issuer, Start: now.Unix(), Expiry: now.Add(lifetime).Unix(),
-			AccessToken: jwt(fmt.Sprintf(`{"iss":%q,"sub":%q,"aud":["https://api.example.com","account"],"exp":%d,"iat":%d,"jti":%q,"scope":"openid profile email offline_access","azp":"bff","sid":%q,"email":"%s@example.com","preferred_username":%q,"client_id":"bff"}`,
-				issuer, sub, now.Add(24*time.Hour).Unix(), now.Unix(), session.NewID(), session.NewID(), sub, sub)),
+			AccessToken: jwt(fmt.Sprintf(`{"iss":%q,"sub":%q,"aud":["https://api.example.com","account"],"exp":%d,"iat":%d,"jti":%q,"scope":"openid profile email offline_access","azp":"bff","sid":%q,"email":"%s@example.com","preferred_username":%q,"client_id":"bff"%s}`,
+				issuer, sub, now.Add(24*time.Hour).Unix(), now.Unix(), session.NewID(), session.NewID(), sub, sub, padClaim(pad))),
 			AccessExpiry: now.Add(24 * time.Hour).Unix(),
 			RefreshToken: session.NewID() + session.NewID(),
 			IDToken: jwt(fmt.Sprintf(`{"iss":%q,"sub":%q,"aud":"bff","exp":%d,"iat":%d,"sid":%q,"name":"User %d"}`,
@@ -111,4 +154,15 @@ func jwt(claims string) string {
 	e := base64.RawURLEncoding
 	return e.EncodeToString([]byte(`{"alg":"RS256","kid":"bench-key","typ":"at+jwt"}`)) + "." +
 		e.EncodeToString([]byte(claims)) + "." + e.EncodeToString(sig)
+}
+
+// padClaim is a claim of about n bytes of random base64url text ("" for 0):
+// as incompressible as such claims are in a stored JWT.
+func padClaim(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	b := make([]byte, n*3/4+1)
+	rand.Read(b)
+	return `,"pad":"` + base64.RawURLEncoding.EncodeToString(b)[:n] + `"`
 }
