@@ -163,18 +163,32 @@ func BenchmarkLoadRealistic(b *testing.B) {
 	b.Run("opaque/auto", func(b *testing.B) { benchLoadRealistic(b, CompressAuto, true) })
 }
 
+// BenchmarkSaveRealistic seals and writes the session BenchmarkLoadRealistic
+// opens (sign-in and refresh do, once each).
+func BenchmarkSaveRealistic(b *testing.B) {
+	b.Run("jwt/auto", func(b *testing.B) { benchSaveRealistic(b, CompressAuto) })
+	b.Run("jwt/always", func(b *testing.B) { benchSaveRealistic(b, CompressAlways) })
+}
+
+func benchSaveRealistic(b *testing.B, mode Compression) {
+	f := newFixture(b)
+	f.store.cache = nil
+	f.store.cfg.Compress = mode
+	s := realisticSession(f, false)
+	r := httptest.NewRequest("GET", "/", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := f.store.Save(http.Header{}, r, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func benchLoadRealistic(b *testing.B, mode Compression, opaque bool) {
 	f := newFixture(b)
 	f.store.cache = nil
 	f.store.cfg.Compress = mode
-	s := f.session()
-	s.AccessToken = realJWT(`{"iss":"https://idp.example.com/realms/acme","sub":"5f2b9c1e-7d3a-4e1b-9c2d-0a1b2c3d4e5f","aud":["https://api.example.com","account"],"exp":1764503600,"iat":1764500000,"jti":"8b0e5c52-4a5e-4d0b-8c7e-2f1d3c4b5a69","scope":"openid profile email offline_access orders:read","azp":"bff","sid":"c2b0a7f4-1e2d-4c3b-9a8f-7e6d5c4b3a21","email":"alice@example.com","preferred_username":"alice","client_id":"bff"}`)
-	s.IDToken = realJWT(`{"iss":"https://idp.example.com/realms/acme","sub":"5f2b9c1e-7d3a-4e1b-9c2d-0a1b2c3d4e5f","aud":"bff","exp":1764503600,"iat":1764500000,"auth_time":1764499990,"nonce":"Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdo","sid":"c2b0a7f4-1e2d-4c3b-9a8f-7e6d5c4b3a21","at_hash":"x4Qe2Mjv0H2W8yQ6l7b9Zw","name":"Alice Example","email":"alice@example.com"}`)
-	s.RefreshToken = "eyJhbGciOiJIUzUxMiJ9.opaque-looking-refresh-" + NewID() + NewID()
-	if opaque { // as oidc-provider, Hydra, Google issue them: ~43-char handles
-		s.AccessToken = NewID() + NewID()
-		s.RefreshToken = NewID() + NewID()
-	}
+	s := realisticSession(f, opaque)
 	r := f.roundTrip(b, s)
 	cookie, chunks := 0, 0
 	for _, c := range r.Cookies() {
@@ -191,6 +205,18 @@ func benchLoadRealistic(b *testing.B, mode Compression, opaque bool) {
 	// After the loop: ResetTimer drops metrics reported before it.
 	b.ReportMetric(float64(cookie)/float64(len(s.AccessToken)+len(s.IDToken)+len(s.RefreshToken)), "cookie/token")
 	b.ReportMetric(float64(chunks), "chunks")
+}
+
+func realisticSession(f *fixture, opaque bool) *Session {
+	s := f.session()
+	s.AccessToken = realJWT(`{"iss":"https://idp.example.com/realms/acme","sub":"5f2b9c1e-7d3a-4e1b-9c2d-0a1b2c3d4e5f","aud":["https://api.example.com","account"],"exp":1764503600,"iat":1764500000,"jti":"8b0e5c52-4a5e-4d0b-8c7e-2f1d3c4b5a69","scope":"openid profile email offline_access orders:read","azp":"bff","sid":"c2b0a7f4-1e2d-4c3b-9a8f-7e6d5c4b3a21","email":"alice@example.com","preferred_username":"alice","client_id":"bff"}`)
+	s.IDToken = realJWT(`{"iss":"https://idp.example.com/realms/acme","sub":"5f2b9c1e-7d3a-4e1b-9c2d-0a1b2c3d4e5f","aud":"bff","exp":1764503600,"iat":1764500000,"auth_time":1764499990,"nonce":"Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdo","sid":"c2b0a7f4-1e2d-4c3b-9a8f-7e6d5c4b3a21","at_hash":"x4Qe2Mjv0H2W8yQ6l7b9Zw","name":"Alice Example","email":"alice@example.com"}`)
+	s.RefreshToken = "eyJhbGciOiJIUzUxMiJ9.opaque-looking-refresh-" + NewID() + NewID()
+	if opaque { // as oidc-provider, Hydra, Google issue them: ~43-char handles
+		s.AccessToken = NewID() + NewID()
+		s.RefreshToken = NewID() + NewID()
+	}
+	return s
 }
 
 // TestJSONPayload: with JSONPayload the store seals JSON (what builds before
