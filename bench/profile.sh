@@ -7,22 +7,33 @@
 #   NAME.cpu.pprof, NAME.allocs.pprof   for `go tool pprof`
 #   NAME.cpu.top.txt, NAME.allocs.top.txt   the top functions, as text
 #
-# Usage: bench/profile.sh [--connections N] [--threads N]
+# Usage: bench/profile.sh [--connections N] [--threads N] [--sessions N]
+#                         [--cache-entries N] [--out DIR]
+#
+# --sessions and --cache-entries as in run.sh (a population of minted
+# sessions, e.g. --cache-entries -1 to profile a cookie opened on every
+# request); --out writes the profiles elsewhere than bench/profiles/.
 set -euo pipefail
 
 CONNS=32
 THREADS=2
+SESSIONS=0
+CACHE_ENTRIES=4096
+OUT=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --connections) CONNS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
+    --sessions) SESSIONS=$2; shift 2 ;;
+    --cache-entries) CACHE_ENTRIES=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
     *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
-OUT=$BENCH_DIR/profiles
+OUT=${OUT:-$BENCH_DIR/profiles}
 mkdir -p "$OUT"
 
 need_tools
@@ -31,6 +42,12 @@ build_all
 BFF_PPROF=127.0.0.1:$(free_port)
 BARE_PPROF=127.0.0.1:$(free_port)
 start_stack
+if ((SESSIONS > 0)); then
+  BFF_KEYS_SECRETS="$BFF_KEY" "$WORK/bin/mint" -n "$SESSIONS" -issuer "$IDP_URL" -out "$WORK/population" ||
+    die "minting $SESSIONS sessions failed"
+  POPULATION_FILE=$WORK/population
+  log "population: $SESSIONS sessions, session.cache_entries $CACHE_ENTRIES"
+fi
 probe bare "$BARE_URL/api/items" "$COOKIE_FILE"
 probe bff "$BFF_URL/api/items" "$COOKIE_FILE"
 
