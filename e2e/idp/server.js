@@ -86,6 +86,7 @@ console.info = console.error;
 console.log = console.error;
 
 const { default: Provider, errors } = await import('oidc-provider');
+const { default: MemoryAdapter } = await import('oidc-provider/lib/adapters/memory_adapter.js');
 
 const env = (name, dflt) => {
   const v = process.env[name];
@@ -208,8 +209,33 @@ if (backchannelLogoutUri) {
   client.backchannel_logout_session_required = true;
 }
 
+// The library's default store is an LRU of 1,000 entries, about ten per
+// sign-in: past ~100 sessions it forgets grants and refresh tokens that have
+// not expired, and their refresh fails with invalid_grant, which a real
+// provider's database never does (bench/cluster.sh signs in 1,000). The
+// library's own memory adapter over this store keeps every entry until it
+// expires instead.
+class ExpiringStore {
+  #m = new Map(); // key -> {value, expiry (ms, or Infinity)}
+  get(key) {
+    const e = this.#m.get(key);
+    if (e && e.expiry <= Date.now()) {
+      this.#m.delete(key);
+      return undefined;
+    }
+    return e?.value;
+  }
+  set(key, value, { maxAge } = {}) {
+    this.#m.set(key, { value, expiry: typeof maxAge === 'number' ? Date.now() + maxAge : Infinity });
+    return this;
+  }
+  delete(key) { return this.#m.delete(key); }
+}
+const store = new ExpiringStore();
+
 const mtlsBase = `https://127.0.0.1:${mtlsPort}`;
 const configuration = {
+  adapter: (model) => new MemoryAdapter(model, store),
   clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none',
     ...(mtlsPort ? ['tls_client_auth'] : [])],
   discovery: mtlsPort ? {
