@@ -5,6 +5,10 @@
 # rounds. Every round must be all 2xx responses that reached the upstream
 # (with a JWT bearer, for the BFF), or the script fails. See bench/README.md.
 #
+# Two floors: the bare proxy forwarding the same cookie(s) the BFF gets
+# ("bare"), and the bare proxy without them ("bare-nocookie", alternating
+# rounds only): the BFF must read the cookie, a proxy that needs none does not.
+#
 # With --simultaneous, every round loads all servers at the same time instead
 # (each with its own wrk), so that they share whatever else the machine runs.
 #
@@ -46,7 +50,7 @@ while [[ $# -gt 0 ]]; do
     --cache-entries) CACHE_ENTRIES=$2; shift 2 ;;
     --pad) PAD=$2; shift 2 ;;
     --revoked) REVOKED=$2; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -90,6 +94,13 @@ fi
 KINDS=(bare bff)
 declare -A URL PID COOKIE
 URL[bare]="$BARE_URL/api/items?page=2"; PID[bare]=$PID_bare; COOKIE[bare]=$COOKIE_FILE
+# The second floor: the same bare proxy, requests without the session
+# cookie (what a proxy that needs no cookie costs). Alternating rounds only.
+if [[ $TOGETHER == 0 ]]; then
+  : >"$WORK/no-cookie"
+  KINDS=(bare bare-nocookie bff)
+  URL[bare-nocookie]=${URL[bare]}; PID[bare-nocookie]=$PID_bare; COOKIE[bare-nocookie]=$WORK/no-cookie
+fi
 URL[bff]="$BFF_URL/api/items?page=2"; PID[bff]=$PID_bff; COOKIE[bff]=$COOKIE_FILE
 
 if [[ $WITH_O2P == 1 ]]; then
@@ -129,7 +140,11 @@ measure() {
   c0=$(upstream_counts); p0=$(cpu_ticks "${PID[$k]}"); u0=$(cpu_ticks "$PID_upstream")
   local l0 l1
   [[ $k == bff ]] && l0=$(lookups)
-  res=$(run_wrk "$secs" "${URL[$k]}" "${COOKIE[$k]}")
+  if [[ $k == bare-nocookie ]]; then
+    res=$(POPULATION_FILE='' run_wrk "$secs" "${URL[$k]}" "${COOKIE[$k]}")
+  else
+    res=$(run_wrk "$secs" "${URL[$k]}" "${COOKIE[$k]}")
+  fi
   c1=$(upstream_counts); p1=$(cpu_ticks "${PID[$k]}"); u1=$(cpu_ticks "$PID_upstream")
   if [[ $k == bff ]]; then
     l1=$(lookups)
@@ -149,7 +164,7 @@ measure() {
   # served those but wrk never counted their responses.
   ((dt >= req && dt <= req + CONNS)) ||
     die "$k round $round: upstream served $dt requests, wrk completed $req (allowed: $req..$((req + CONNS)))"
-  if [[ $k != bare ]]; then
+  if [[ $k != bare* ]]; then
     [[ $db == "$dt" ]] || die "$k round $round: $((dt - db)) of $dt upstream requests had no JWT bearer"
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$k" "$round" "$req" "$(field "$res" duration_us)" \
@@ -293,7 +308,7 @@ for k, rs in by.items():
 b = med["bare"]
 print()
 for k in med:
-    if k == "bare":
+    if k.startswith("bare"):
         continue
     m = med[k]
     print(f"{k}/bare: req/s {m['rps']/b['rps']:.2f}x, p50 {m['p50']/b['p50']:.2f}x, p99 {m['p99']/b['p99']:.2f}x, CPU/req {m['cpu']/b['cpu']:.2f}x; "
@@ -311,7 +326,7 @@ def paired(k, base):
     for f in ("rps", "p99", "cpu"):
         out[f] = [c[f] / a[f] for a, c in zip(by[base], by[k]) if a[f]]
     return out
-for k, base in (("bff", "bare"), ("oauth2-proxy", "bare"), ("bff", "oauth2-proxy")):
+for k, base in (("bff", "bare"), ("bff", "bare-nocookie"), ("bare", "bare-nocookie"), ("oauth2-proxy", "bare"), ("bff", "oauth2-proxy")):
     if k not in by or base not in by:
         continue
     p = paired(k, base)
