@@ -50,7 +50,7 @@ while [[ $# -gt 0 ]]; do
     --cache-entries) CACHE_ENTRIES=$2; shift 2 ;;
     --pad) PAD=$2; shift 2 ;;
     --revoked) REVOKED=$2; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
