@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bff-project/bff/config"
 	"github.com/bff-project/bff/demo"
 	"github.com/bff-project/bff/keys"
 	"github.com/bff-project/bff/oauth"
@@ -162,111 +163,41 @@ func configFlag(name string, args []string) (string, error) {
 	return fs.Lookup("config").Value.String(), nil
 }
 
-func load(name string, args []string, getenv func(string) string) (*fileConfig, server.Config, error) {
+// load parses name's flags (args) and loads the config file they name
+// (default $BFF_CONFIG), overlaid with the environment.
+func load(name string, args []string, getenv func(string) string) (*config.Config, error) {
 	path, err := configFlag(name, args)
 	if err != nil {
-		return nil, server.Config{}, err
+		return nil, err
 	}
-	if path == "" {
-		path = getenv("BFF_CONFIG")
-	}
-	fc, err := loadConfig(path, getenv)
-	if err != nil {
-		return nil, server.Config{}, err
-	}
-	sc, err := fc.serverConfig()
-	return fc, sc, err
+	return config.Load(path, getenv)
 }
 
 func check(args []string, getenv func(string) string, stdout io.Writer) error {
-	fc, sc, err := load("check", args, getenv)
+	c, err := load("check", args, getenv)
 	if err != nil {
 		return err
 	}
-	sc.Logger = slog.New(slog.DiscardHandler)
-	// check binds nothing: the cluster section is validated, not started.
-	cc := sc.Cluster
-	sc.Cluster = nil
-	// Nor does it open the revocation list (its directory was found
-	// writable): a running instance owns that file.
-	snapshot := sc.SnapshotFile
-	sc.SnapshotFile = ""
-	srv, err := server.New(sc)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "config ok: listen %s\n%s", fc.Listen, srv)
-	for _, name := range unknownEnv(os.Environ()) {
-		fmt.Fprintf(stdout, "warning: %s names no config field; ignored (a typo?)\n", name)
-	}
-	if snapshot != "" {
-		fmt.Fprintf(stdout, "revocation list persisted to %s\n", snapshot)
-	} else {
-		fmt.Fprintln(stdout, "revocation list in memory only: a restart undoes every logout")
-	}
-	if fc.Admin.Listen != "" {
-		fmt.Fprintf(stdout, "admin API: on %s (token required)\n", fc.Admin.Listen)
-	} else {
-		fmt.Fprintln(stdout, "admin API: off")
-	}
-	if cc != nil {
-		fmt.Fprintf(stdout, "cluster: gossip on %s, joining %v\n", cc.Bind, cc.Join)
-	} else {
-		fmt.Fprintln(stdout, "cluster: none (single instance)")
-	}
-	// What the provider offers (client authentication, RFC 9207 iss,
-	// logout, revocation): one discovery, bounded. A provider that cannot be
-	// reached now is not a configuration error; one that answers for
-	// another issuer, or without PKCE S256, is.
-	ctx, cancel := context.WithTimeout(context.Background(), checkDiscoveryTimeout)
-	defer cancel()
 	fs, _ := commandFlags("check")
 	fs.Parse(args) // load parsed them already
 	online := fs.Lookup("online").Value.String() == "true"
-	report, err := srv.ProviderReport(ctx)
-	switch {
-	case err == nil:
-		fmt.Fprint(stdout, report)
-		if online {
-			keys, err := srv.ProviderKeys(ctx)
-			if err != nil {
-				return fmt.Errorf("oidc.issuer: signing keys: %w", err)
-			}
-			fmt.Fprint(stdout, keys)
-		}
-	case online:
-		return fmt.Errorf("oidc.issuer: provider not reachable (-online): %w", err)
-	case errors.Is(err, oauth.ErrProvider), errors.Is(err, context.DeadlineExceeded):
-		fmt.Fprintf(stdout, "provider %s: not reachable from here now (%v); serve retries discovery until it answers\n", fc.OIDC.Issuer, err)
-	default:
-		return fmt.Errorf("oidc.issuer: %w", err)
-	}
-	return nil
+	return c.Check(context.Background(), stdout, os.Environ(), online)
 }
 
-// checkDiscoveryTimeout bounds the discovery `bff check` makes.
-const checkDiscoveryTimeout = 5 * time.Second
-
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fc, sc, err := load("serve", args, getenv)
+	c, err := load("serve", args, getenv)
 	if err != nil {
 		return err
 	}
-	flush, err := fc.accessFlush()
-	if err != nil {
-		return err
-	}
-	logger, err := newLogger(fc.Log.Format, fc.Log.Level, stdout)
-	if err != nil {
-		return err
-	}
-	if flush > 0 {
+	sc := c.Server
+	logger := newLogger(c.Log, stdout)
+	if flush := c.Log.AccessFlush; flush > 0 {
 		// The access log goes through a buffer that every other line
 		// flushes first (see lineWriter); both loggers share it, so the
 		// order of lines holds.
 		lw := newLineWriter(stdout, 64<<10)
-		logger, _ = newLogger(fc.Log.Format, fc.Log.Level, lw.Urgent())
-		sc.AccessLogger, _ = newLogger(fc.Log.Format, fc.Log.Level, lw)
+		logger = newLogger(c.Log, lw.Urgent())
+		sc.AccessLogger = newLogger(c.Log, lw)
 		fctx, stop := context.WithCancel(context.Background())
 		flushed := make(chan struct{})
 		go func() {
@@ -277,7 +208,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	sc.Logger = logger
 	tuneGC(getenv, logger)
-	for _, name := range unknownEnv(os.Environ()) {
+	for _, name := range config.UnknownEnv(os.Environ()) {
 		logger.Warn("environment variable names no config field; ignored (a typo?)", "name", name)
 	}
 	if sc.SnapshotFile == "" {
@@ -288,8 +219,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	var certs *certLoader
-	if fc.TLS.CertFile != "" {
-		if certs, err = newCertLoader(fc.TLS.CertFile, fc.TLS.KeyFile); err != nil {
+	if c.TLSCertFile != "" {
+		if certs, err = newCertLoader(c.TLSCertFile, c.TLSKeyFile); err != nil {
 			return err
 		}
 	}
@@ -300,11 +231,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			reload(fc, args, getenv, srv, certs, logger)
+			reload(c, args, getenv, srv, certs, logger)
 		}
 	}()
-	if fc.MetricsListen != "" {
-		ln, err := net.Listen("tcp", fc.MetricsListen)
+	if c.MetricsListen != "" {
+		ln, err := net.Listen("tcp", c.MetricsListen)
 		if err != nil {
 			return fmt.Errorf("metrics_listen: %w", err)
 		}
@@ -313,14 +244,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer ms.Close()
 		logger.Info("metrics listening", "addr", ln.Addr().String())
 	}
-	if token, err := fc.adminToken(); err != nil {
-		return err
-	} else if token != "" {
-		h, err := srv.AdminHandler(token)
+	if c.AdminToken != "" {
+		h, err := srv.AdminHandler(c.AdminToken)
 		if err != nil {
 			return err
 		}
-		ln, err := net.Listen("tcp", fc.Admin.Listen)
+		ln, err := net.Listen("tcp", c.AdminListen)
 		if err != nil {
 			return fmt.Errorf("admin.listen: %w", err)
 		}
@@ -329,20 +258,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer as.Close()
 		logger.Info("admin API listening", "addr", ln.Addr().String())
 	}
-	return listenAndServe(ctx, fc.Listen, srv, certs, logger)
+	return listenAndServe(ctx, c.Listen, srv, certs, logger)
 }
 
 // reload re-reads the configuration and applies what can change while
 // running. Anything wrong keeps the running configuration.
-func reload(running *fileConfig, args []string, getenv func(string) string, srv *server.Server, certs *certLoader, log *slog.Logger) {
-	fc, sc, err := load("serve", args, getenv)
+func reload(running *config.Config, args []string, getenv func(string) string, srv *server.Server, certs *certLoader, log *slog.Logger) {
+	next, err := load("serve", args, getenv)
 	if err == nil {
-		if field := mainRestartField(running, fc); field != "" {
+		if field := config.RestartField(running, next); field != "" {
 			err = fmt.Errorf("reload: %s changed; that needs a restart", field)
 		}
 	}
 	if err == nil {
-		err = srv.Reload(sc)
+		err = srv.Reload(next.Server)
 	}
 	if err != nil {
 		log.Error("reload refused; keeping the running configuration", "err", err)
@@ -356,22 +285,13 @@ func reload(running *fileConfig, args []string, getenv func(string) string, srv 
 	}
 }
 
-func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
-	var lv slog.Level
-	if level != "" {
-		if err := lv.UnmarshalText([]byte(level)); err != nil {
-			return nil, &configError{"log.level", "must be debug, info, warn or error"}
-		}
+// newLogger is a logger of l's format and level that writes to w.
+func newLogger(l config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: l.Level}
+	if l.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "", "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	default:
-		return nil, &configError{"log.format", "must be json or text"}
-	}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // listenAndServe serves until ctx ends, then drains in-flight requests for up
@@ -578,29 +498,4 @@ func demoPublicURL(addr, public string) (string, error) {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port), nil
-}
-
-// mainRestartField names the first setting this package applies at start
-// only (listeners, logging, the admin API) that differs between running and
-// next, or "". server.Reload checks the server's own.
-func mainRestartField(running, next *fileConfig) string {
-	rt, _ := running.adminToken()
-	nt, _ := next.adminToken()
-	for _, c := range []struct {
-		field   string
-		changed bool
-	}{
-		{"listen", next.Listen != running.Listen},
-		{"metrics_listen", next.MetricsListen != running.MetricsListen},
-		{"admin.listen", next.Admin.Listen != running.Admin.Listen},
-		{"admin.token", nt != rt},
-		{"log.format", next.Log.Format != running.Log.Format},
-		{"log.level", next.Log.Level != running.Log.Level},
-		{"tls", next.TLS != running.TLS},
-	} {
-		if c.changed {
-			return c.field
-		}
-	}
-	return ""
 }

@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +25,34 @@ import (
 
 // syncBuffer collects output that several goroutines write.
 type syncBuffer = testsupport.Buffer
+
+// A test master secret (base64 of 33 bytes); never used anywhere else.
+const secretOne = "dGVzdC1tYXN0ZXItc2VjcmV0LW9uZS0wMTIzNDU2Nzg5"
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func noEnv(string) string { return "" }
+
+// writeConfig writes a complete config, and extra YAML after it, to a file
+// of the test's own and returns its path.
+func writeConfig(t *testing.T, extra string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bff.yaml")
+	y := `public_url: "http://localhost:8080"
+oidc:
+  issuer: "https://idp.example.com"
+  client_id: "bff-client"
+  client_secret: "main-test-client-secret"
+keys:
+  secrets: ["` + secretOne + `"]
+` + extra
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 func TestKeygen(t *testing.T) {
 	seen := map[string]bool{}
@@ -170,9 +201,9 @@ func TestRunRefuses(t *testing.T) {
 	}{
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
 		{"unknown flag", []string{"check", "-nope"}, "check:"},
-		{"extra argument", []string{"check", "-config", "testdata/valid.yaml", "extra"}, `unexpected argument "extra"`},
+		{"extra argument", []string{"check", "-config", "config/testdata/valid.yaml", "extra"}, `unexpected argument "extra"`},
 		{"serve without config", []string{"serve"}, "public_url"},
-		{"default command is serve", []string{"-config", "testdata/unknown-field.yaml"}, "clientsecret"},
+		{"default command is serve", []string{"-config", "config/testdata/unknown-field.yaml"}, "clientsecret"},
 		{"demo bad flag", []string{"demo", "-bogus"}, "demo:"},
 		{"demo extra argument", []string{"demo", "now"}, `unexpected argument "now"`},
 		{"demo address without a port", []string{"demo", "-addr", "9000"}, "-addr"},
@@ -191,17 +222,42 @@ func TestRunRefuses(t *testing.T) {
 }
 
 func TestServeBadLog(t *testing.T) {
-	for field, l := range map[string]map[string]any{
-		"log.format": {"format": "xml"},
-		"log.level":  {"level": "loud"},
+	for field, l := range map[string]string{
+		"log.format": "log:\n  format: xml\n",
+		"log.level":  "log:\n  level: loud\n",
 	} {
 		t.Run(field, func(t *testing.T) {
-			path := writeConfig(t, t.TempDir(), func(m map[string]any) { m["log"] = l })
+			path := writeConfig(t, l)
 			err := run(context.Background(), []string{"serve", "-config", path}, noEnv, &bytes.Buffer{})
 			if err == nil || !strings.Contains(err.Error(), field) {
 				t.Fatalf("serve = %v, want an error naming %s", err, field)
 			}
 		})
+	}
+}
+
+// TestCheck: `bff check` reads -config and -online, prints its report on
+// stdout and warns of BFF_* variables that name no field; what it checks and
+// reports is package config's (its tests).
+func TestCheck(t *testing.T) {
+	t.Setenv("BFF_OIDC_CLIENT_SECERT", "typo")
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	path := writeConfig(t, "revocation:\n  in_memory: true\n")
+	e := env(map[string]string{"BFF_OIDC_ISSUER": down.URL})
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check", "-config", path}, e, &out); err != nil {
+		t.Fatalf("check: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"config ok: listen 127.0.0.1:8080\n", "warning: BFF_OIDC_CLIENT_SECERT names no config field", "not reachable from here now"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+	// The config file from $BFF_CONFIG; -online fails on the provider.
+	e = env(map[string]string{"BFF_OIDC_ISSUER": down.URL, "BFF_CONFIG": path})
+	if err := run(context.Background(), []string{"check", "-online"}, e, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "provider not reachable (-online)") {
+		t.Errorf("check -online with an unreachable provider = %v", err)
 	}
 }
 
@@ -299,49 +355,5 @@ func TestParseDemoRoute(t *testing.T) {
 		if _, err := parseDemoRoute(bad); err == nil || !strings.Contains(err.Error(), "-route") {
 			t.Errorf("parseDemoRoute(%q) = %v, want an error naming -route", bad, err)
 		}
-	}
-}
-
-// TestMainRestartField: a reload that changes a listener, the logging or the
-// admin API is refused by name (they are set up once, at start); the same
-// file, and one that changes only what the server reloads, is not.
-func TestMainRestartField(t *testing.T) {
-	base := func(t *testing.T, mutate func(m map[string]any)) *fileConfig {
-		t.Helper()
-		path := writeConfig(t, t.TempDir(), func(m map[string]any) {
-			m["admin"] = map[string]any{"listen": "127.0.0.1:9091", "token": strings.Repeat("a", 40)}
-			if mutate != nil {
-				mutate(m)
-			}
-		})
-		fc, _, err := load("serve", []string{"-config", path}, noEnv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fc
-	}
-	running := base(t, nil)
-	tests := []struct {
-		name   string
-		mutate func(m map[string]any)
-		want   string
-	}{
-		{"same file", nil, ""},
-		{"routes only (the server reloads them)", func(m map[string]any) {
-			m["routes"] = []map[string]any{{"path": "/v2/", "upstream": "http://127.0.0.1:9001"}}
-		}, ""},
-		{"listen", func(m map[string]any) { m["listen"] = "127.0.0.1:8081" }, "listen"},
-		{"metrics_listen", func(m map[string]any) { m["metrics_listen"] = "127.0.0.1:9090" }, "metrics_listen"},
-		{"admin listener", func(m map[string]any) { m["admin"].(map[string]any)["listen"] = "127.0.0.1:9092" }, "admin.listen"},
-		{"admin token", func(m map[string]any) { m["admin"].(map[string]any)["token"] = strings.Repeat("b", 40) }, "admin.token"},
-		{"log level", func(m map[string]any) { m["log"] = map[string]any{"level": "debug"} }, "log.level"},
-		{"log format", func(m map[string]any) { m["log"] = map[string]any{"format": "text"} }, "log.format"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := mainRestartField(running, base(t, tt.mutate)); got != tt.want {
-				t.Errorf("mainRestartField = %q, want %q", got, tt.want)
-			}
-		})
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -7,11 +7,24 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/bff-project/bff/demo"
 )
+
+// check is `bff check -config path [-online]` after the command line: Load,
+// then Check with the process's environment. It returns what Check wrote.
+func check(path string, getenv func(string) string, online bool) (string, error) {
+	c, err := Load(path, getenv)
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	err = c.Check(context.Background(), &out, os.Environ(), online)
+	return out.String(), err
+}
 
 // TestCheckReportsProvider: `bff check` runs discovery and says what the
 // provider offers, the RFC 9207 iss parameter among it, and how the mix-up
@@ -45,13 +58,11 @@ func TestCheckReportsProvider(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
 
-	checkWith := func(issuer string, flags ...string) (string, error) {
+	checkWith := func(issuer string, online bool) (string, error) {
 		path := writeConfig(t, t.TempDir(), func(m map[string]any) { oidcOf(m)["issuer"] = issuer })
-		var out bytes.Buffer
-		err := run(context.Background(), append([]string{"check", "-config", path}, flags...), env(map[string]string{"BFF_KEYS_SECRETS": secretTwo}), &out)
-		return out.String(), err
+		return check(path, env(map[string]string{"BFF_KEYS_SECRETS": secretTwo}), online)
 	}
-	out, err := checkWith(idp.Issuer())
+	out, err := checkWith(idp.Issuer(), false)
 	if err != nil {
 		t.Fatalf("check against the demo provider: %v\n%s", err, out)
 	}
@@ -64,7 +75,7 @@ func TestCheckReportsProvider(t *testing.T) {
 		t.Errorf("check output does not say how mix-up is defended:\n%s", out)
 	}
 
-	out, err = checkWith(withIss.URL)
+	out, err = checkWith(withIss.URL, false)
 	if err != nil {
 		t.Fatalf("check against a provider with iss: %v\n%s", err, out)
 	}
@@ -74,10 +85,10 @@ func TestCheckReportsProvider(t *testing.T) {
 		}
 	}
 
-	if out, err := checkWith(liar.URL); err == nil || !strings.Contains(err.Error(), "oidc.issuer") {
+	if out, err := checkWith(liar.URL, false); err == nil || !strings.Contains(err.Error(), "oidc.issuer") {
 		t.Errorf("check accepted a provider that names another issuer: err %v\n%s", err, out)
 	}
-	out, err = checkWith(down.URL)
+	out, err = checkWith(down.URL, false)
 	if err != nil {
 		t.Fatalf("an unreachable provider failed check: %v", err)
 	}
@@ -87,14 +98,37 @@ func TestCheckReportsProvider(t *testing.T) {
 
 	// -online: the unreachable provider fails; the demo provider's keys are
 	// fetched and counted; a provider whose jwks_uri holds no key fails.
-	if out, err := checkWith(down.URL, "-online"); err == nil || !strings.Contains(err.Error(), "not reachable") {
+	if out, err := checkWith(down.URL, true); err == nil || !strings.Contains(err.Error(), "not reachable") {
 		t.Errorf("check -online accepted an unreachable provider: %v\n%s", err, out)
 	}
-	out, err = checkWith(idp.Issuer(), "-online")
+	out, err = checkWith(idp.Issuer(), true)
 	if err != nil || !strings.Contains(out, "ID-token signing keys (jwks_uri): 1 usable") {
 		t.Errorf("check -online against the demo provider: %v\n%s", err, out)
 	}
-	if out, err := checkWith(withIss.URL, "-online"); err == nil || !strings.Contains(err.Error(), "signing keys") {
+	if out, err := checkWith(withIss.URL, true); err == nil || !strings.Contains(err.Error(), "signing keys") {
 		t.Errorf("check -online accepted a provider whose jwks_uri holds no key: %v\n%s", err, out)
+	}
+}
+
+func TestCheckPrintsNoSecrets(t *testing.T) {
+	t.Setenv("BFF_OIDC_CLIENT_SECERT", "typo-secret-value")
+	const adminToken = "admin-token-for-the-check-test-0123456789"
+	s, err := check("testdata/valid.yaml", env(map[string]string{
+		"BFF_KEYS_SECRETS": secretTwo,
+		"BFF_ADMIN_LISTEN": "127.0.0.1:19091",
+		"BFF_ADMIN_TOKEN":  adminToken,
+	}), false)
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	for _, want := range []string{"warning: BFF_OIDC_CLIENT_SECERT names no config field", "config ok", "admin API: on 127.0.0.1:19091", "127.0.0.1:18080", "https://idp.example.com", "/api/", "http://127.0.0.1:9000", "/public/", "https://public.example.com/base", "__Host-Http-app"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("check output lacks %q:\n%s", want, s)
+		}
+	}
+	for _, secret := range []string{"file-client-secret-XYZ", secretOne, secretTwo, string(decode(t, secretTwo)), adminToken, "typo-secret-value"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("check output shows a secret:\n%s", s)
+		}
 	}
 }

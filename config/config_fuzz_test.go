@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -51,15 +51,15 @@ func fuzzEnv(mode uint8) (func(string) string, []string) {
 // seed is a fuzz input: the environment mode byte, then the YAML file.
 func seed(mode uint8, yaml []byte) []byte { return append([]byte{mode}, yaml...) }
 
-// FuzzConfig feeds arbitrary bytes as the YAML file through loadConfig and
-// serverConfig, with secrets in the environment. It must never panic; every
+// FuzzConfig feeds arbitrary bytes as the YAML file through loadFile and
+// resolve, with secrets in the environment. It must never panic; every
 // error must start with "config:" and quote none of the secrets.
 //
 // The first byte of the input picks the environment (see fuzzEnv), the rest
 // is the file.
 //
 // The *_file fields of a parsed config are pointed at a file of the test's
-// own before serverConfig reads them, so the fuzzer never makes the target
+// own before resolve reads them, so the fuzzer never makes the target
 // read a device or a system file.
 func FuzzConfig(f *testing.F) {
 	for _, name := range []string{"valid.yaml", "minimal.yaml", "unknown-field.yaml"} {
@@ -89,14 +89,14 @@ func FuzzConfig(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		fc, err := loadConfig(path, getenv)
+		fc, err := loadFile(path, getenv)
 		if err == nil {
 			for _, p := range []*string{&fc.OIDC.ClientSecretFile, &fc.Keys.SecretsFile, &fc.Cluster.SecretFile} {
 				if *p != "" {
 					*p = secretFile
 				}
 			}
-			_, err = fc.serverConfig()
+			_, err = fc.resolve()
 		}
 		if err == nil {
 			return

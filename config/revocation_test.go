@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -66,7 +66,7 @@ func TestRevocationPersistence(t *testing.T) {
 			if tt.env == nil {
 				getenv = noEnv
 			}
-			_, sc, err := load("serve", []string{"-config", path}, getenv)
+			_, sc, err := load(path, getenv)
 			if tt.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want prefix %q", err, tt.wantErr)
