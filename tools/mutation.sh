@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 GREMLINS_VERSION=v0.6.0
 packages=("$@")
 if [ ${#packages[@]} -eq 0 ]; then
-	packages=(./crypto ./keys ./session ./oauth ./proxy ./server ./revocation ./cluster)
+	packages=(./crypto ./keys ./session ./oauth ./proxy ./server ./revocation ./cluster ./config)
 fi
 
 bin="$(go env GOPATH)/bin/gremlins-$GREMLINS_VERSION"
