@@ -46,6 +46,12 @@ for provider in hydra dex zitadel; do
 	e2e/providers/build.sh "$provider" >/dev/null
 done
 
+echo "== promtool for deploy/alerts.yml (Debian's prometheus package unpacked, not installed; cached)"
+deploy/promtool.sh >/dev/null
+
+echo "== release build (nfpm pinned in release/release.sh, cached; warms the Go build cache for TestRelease)"
+(out=$(mktemp -d) && trap 'rm -rf "$out"' EXIT && release/release.sh -o "$out" >/dev/null)
+
 echo "== gofmt, go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/idp/*'))
 if [ -n "$unformatted" ]; then
