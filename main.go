@@ -207,7 +207,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer func() { stop(); <-flushed }()
 	}
 	sc.Logger = logger
-	tuneGC(getenv, logger)
+	if tuneGC(getenv, logger) {
+		defer adaptGC(10*time.Second, debug.SetGCPercent, logger)()
+	}
 	for _, name := range config.UnknownEnv(os.Environ()) {
 		logger.Warn("environment variable names no config field; ignored (a typo?)", "name", name)
 	}
