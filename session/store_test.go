@@ -238,6 +238,43 @@ func TestCompress(t *testing.T) {
 	}
 }
 
+// TestCompressBudget: a session of two chunks either way is stored as it is
+// (inflating on every request is not worth bytes alone) unless its cookie is
+// over the budget, where compressed is shorter.
+func TestCompressBudget(t *testing.T) {
+	mk := func(f *fixture) *Session {
+		s := f.session()
+		random := make([]byte, 3000)
+		rand.Read(random)
+		// Text tokens of random base64url: DEFLATE saves about a quarter.
+		s.AccessToken = base64.RawURLEncoding.EncodeToString(random[:1500])
+		s.IDToken = base64.RawURLEncoding.EncodeToString(random[1500:])
+		return s
+	}
+	size := func(mode Compression, budget int) (bytes, chunks int) {
+		f := newFixture(t)
+		f.store.cfg.Compress, f.store.cfg.Budget = mode, budget
+		r := f.roundTrip(t, mk(f))
+		for _, c := range r.Cookies() {
+			bytes += len(c.Value)
+			chunks++
+		}
+		return bytes, chunks
+	}
+	never, neverChunks := size(CompressNever, 6000)
+	always, alwaysChunks := size(CompressAlways, 6000)
+	if neverChunks != 2 || alwaysChunks != 2 || always >= never {
+		t.Fatalf("setup: stored %d bytes in %d chunks, compressed %d in %d; want 2 chunks each, compressed shorter",
+			never, neverChunks, always, alwaysChunks)
+	}
+	if auto, _ := size(CompressAuto, 6000); auto != never {
+		t.Errorf("under the budget: auto wrote %d bytes, stored is %d", auto, never)
+	}
+	if auto, _ := size(CompressAuto, never/2); auto >= never {
+		t.Errorf("over a budget of %d: auto wrote %d bytes, stored is %d", never/2, auto, never)
+	}
+}
+
 // TestCompressOverLimit: a session too large for the cookies (or for the
 // sealer) stored is saved compressed by auto, and refused by never.
 func TestCompressOverLimit(t *testing.T) {
