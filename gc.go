@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -47,8 +48,9 @@ func tuneGC(getenv func(string) string, log *slog.Logger) bool {
 }
 
 // adaptGC sets (with set: debug.SetGCPercent) the GOGC gcPercentFor gives
-// for the live heap after the last collection, every interval, until stop
-// is called.
+// for the live heap after the last collection: at once, after a collection
+// (the revocation list was just loaded: what is live now is what stays),
+// then every interval, until stop is called.
 func adaptGC(interval time.Duration, set func(int) int, log *slog.Logger) (stop func()) {
 	done := make(chan struct{})
 	go func() {
@@ -56,11 +58,14 @@ func adaptGC(interval time.Duration, set func(int) int, log *slog.Logger) (stop 
 		defer t.Stop()
 		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		cur := defaultGOGC
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
+		runtime.GC()
+		for first := true; ; first = false {
+			if !first {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+				}
 			}
 			metrics.Read(sample)
 			if sample[0].Value.Kind() != metrics.KindUint64 {

@@ -207,9 +207,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer func() { stop(); <-flushed }()
 	}
 	sc.Logger = logger
-	if tuneGC(getenv, logger) {
-		defer adaptGC(10*time.Second, debug.SetGCPercent, logger)()
-	}
+	chooseGC := tuneGC(getenv, logger)
 	for _, name := range config.UnknownEnv(os.Environ()) {
 		logger.Warn("environment variable names no config field; ignored (a typo?)", "name", name)
 	}
@@ -219,6 +217,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv, err := server.New(sc)
 	if err != nil {
 		return err
+	}
+	if chooseGC {
+		// After server.New: the revocation list is loaded.
+		defer adaptGC(10*time.Second, debug.SetGCPercent, logger)()
 	}
 	var certs *certLoader
 	if c.TLSCertFile != "" {
