@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -49,8 +48,9 @@ func tuneGC(getenv func(string) string, log *slog.Logger) bool {
 
 // adaptGC sets (with set: debug.SetGCPercent) the GOGC gcPercentFor gives
 // for the live heap after the last collection: at once, after a collection
-// (the revocation list was just loaded: what is live now is what stays),
-// then every interval, until stop is called.
+// that also returns free memory to the system (the revocation list was just
+// loaded: what is live now is what stays, and loading it left garbage), then
+// every interval, until stop is called.
 func adaptGC(interval time.Duration, set func(int) int, log *slog.Logger) (stop func()) {
 	done := make(chan struct{})
 	go func() {
@@ -58,7 +58,7 @@ func adaptGC(interval time.Duration, set func(int) int, log *slog.Logger) (stop 
 		defer t.Stop()
 		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		cur := defaultGOGC
-		runtime.GC()
+		debug.FreeOSMemory()
 		for first := true; ; first = false {
 			if !first {
 				select {
