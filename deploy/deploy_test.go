@@ -31,20 +31,10 @@ import (
 	"github.com/bff-project/bff/internal/testsupport"
 )
 
-// need returns the path of a tool the test runs. When it is missing the test
-// is skipped, except under CI=true, where it fails naming the Debian package.
+// need is testsupport.Need for this package's tests.
 func need(t *testing.T, tool, debianPackage string) string {
 	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err == nil {
-		return p
-	}
-	msg := tool + " not found; install it (Debian: apt-get install " + debianPackage + ")"
-	if os.Getenv("CI") == "true" {
-		t.Fatal("deploy: " + msg)
-	}
-	t.Skip("deploy: " + msg)
-	return ""
+	return testsupport.Need(t, "deploy", tool, debianPackage)
 }
 
 func readFile(t *testing.T, name string) string {

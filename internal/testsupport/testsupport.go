@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"net"
+	"os"
+	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
@@ -103,5 +105,22 @@ func FreeGossipAddr(t testing.TB) string {
 		return addr
 	}
 	t.Fatal("no loopback port free for both TCP and UDP below the ephemeral range")
+	return ""
+}
+
+// Need returns the path of a tool a test runs. When it is missing the test
+// is skipped, except under CI=true, where it fails naming the Debian package
+// (what set-up forgot); pkg prefixes the message.
+func Need(t *testing.T, pkg, tool, debianPackage string) string {
+	t.Helper()
+	p, err := exec.LookPath(tool)
+	if err == nil {
+		return p
+	}
+	msg := pkg + ": " + tool + " not found; install it (Debian: apt-get install " + debianPackage + ")"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
 	return ""
 }
