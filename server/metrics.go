@@ -113,6 +113,23 @@ func newMetrics(revoked *revocation.List) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	// The label values an alert watches start at zero: a series that
+	// appears at its first increment has no earlier sample, so increase()
+	// over it would miss that first event (deploy/alerts.yml).
+	for _, o := range []string{string(proxy.OutcomeRefreshed), string(proxy.OutcomeShared), string(proxy.OutcomeSuccessor),
+		string(proxy.OutcomeForwarded), string(proxy.OutcomeCooldown),
+		refreshInvalidGrant, refreshInvalidClient, refreshProviderError, refreshError} {
+		m.refreshes.WithLabelValues(o)
+	}
+	for _, r := range alertedReasons {
+		m.refused.WithLabelValues(r)
+	}
+	for _, op := range []string{"pushed authorization request", "code exchange", "refresh"} {
+		m.clientAuth.WithLabelValues(op)
+	}
+	for _, k := range []string{"logout", "backchannel", "refresh_refused", "admin"} {
+		m.revocation.WithLabelValues(k)
+	}
 	return m
 }
 
@@ -147,18 +164,30 @@ func (m *metrics) providerTransport(next http.RoundTripper) http.RoundTripper {
 	return promhttp.InstrumentRoundTripperDuration(m.provider, next)
 }
 
+// The outcome label of a failed refresh.
+const (
+	refreshInvalidGrant  = "invalid_grant"
+	refreshInvalidClient = "invalid_client"
+	refreshProviderError = "provider_error"
+	refreshError         = "error"
+)
+
 func refreshErrorClass(err error) string {
 	switch {
 	case errors.Is(err, oauth.ErrReauthRequired):
-		return "invalid_grant"
+		return refreshInvalidGrant
 	case errors.Is(err, oauth.ErrClientAuth):
-		return "invalid_client"
+		return refreshInvalidClient
 	case errors.Is(err, oauth.ErrProvider):
-		return "provider_error"
+		return refreshProviderError
 	default:
-		return "error"
+		return refreshError
 	}
 }
+
+// alertedReasons are the bff_refused_total reasons deploy/alerts.yml
+// watches (codes classify gives), created at zero.
+var alertedReasons = []string{"session_too_large", "temporarily_unavailable", "bad_gateway", "server_error", "misconfigured"}
 
 // countingSessions counts what happens to session cookies on their way
 // through the proxy and the auth endpoints.

@@ -1,37 +1,67 @@
 package server
 
 import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
-	"time"
+
+	"github.com/bff-project/bff/crypto"
+	"github.com/bff-project/bff/oauth"
+	"github.com/bff-project/bff/proxy"
+	"github.com/bff-project/bff/revocation"
 )
 
-// TestCodeClass: the code label of bff_http_requests_total is the status
-// class for every status from 100 to 599, ends included (an upstream may
-// answer 599), and "other" outside, so a stray status cannot grow the
-// label set.
-func TestCodeClass(t *testing.T) {
-	for _, tc := range []struct {
-		status int
-		want   string
-	}{
-		{0, "other"}, {99, "other"},
-		{100, "1xx"}, {101, "1xx"}, {199, "1xx"},
-		{200, "2xx"}, {302, "3xx"}, {404, "4xx"},
-		{500, "5xx"}, {599, "5xx"},
-		{600, "other"}, {999, "other"},
+// The series deploy/alerts.yml watches exist at zero before their first
+// event, so increase() sees that event (a series born at 1 has no earlier
+// sample); a value never incremented is the control that only creation
+// put it there.
+func TestAlertedSeriesStartAtZero(t *testing.T) {
+	list, err := revocation.New(revocation.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics(list)
+	m.refused.WithLabelValues("bad_gateway").Inc()
+	rec := httptest.NewRecorder()
+	m.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for series, want := range map[string]string{
+		`bff_refreshes_total{outcome="invalid_grant"}`:                      "0",
+		`bff_refreshes_total{outcome="provider_error"}`:                     "0",
+		`bff_refreshes_total{outcome="refreshed"}`:                          "0",
+		`bff_refused_total{reason="session_too_large"}`:                     "0",
+		`bff_refused_total{reason="bad_gateway"}`:                           "1",
+		`bff_client_auth_failures_total{op="refresh"}`:                      "0",
+		`bff_client_auth_failures_total{op="code exchange"}`:                "0",
+		`bff_revocations_total{kind="refresh_refused"}`:                     "0",
+		`bff_revocations_total{kind="logout"}`:                              "0",
+		`bff_refused_total{reason="temporarily_unavailable"}`:               "0",
+		`bff_refused_total{reason="misconfigured"}`:                         "0",
+		`bff_refreshes_total{outcome="error"}`:                              "0",
+		`bff_client_auth_failures_total{op="pushed authorization request"}`: "0",
 	} {
-		if got := codeClass(tc.status); got != tc.want {
-			t.Errorf("codeClass(%d) = %q, want %q", tc.status, got, tc.want)
+		if !strings.Contains(body, "\n"+series+" "+want+"\n") {
+			t.Errorf("/metrics lacks %s %s", series, want)
 		}
+	}
+	if strings.Contains(body, `reason="unauthenticated"`) {
+		t.Error("a reason no alert watches was created before its first event")
 	}
 }
 
-// TestProviderClientBounded: the default client to the provider has a
-// timeout, and a short one: without it a provider that accepts connections
-// and never answers would hold discovery, and so readiness, for ever.
-func TestProviderClientBounded(t *testing.T) {
-	s := newTestServer(t, "http://127.0.0.1:1", nil)
-	if c := s.providerClient(); c.Timeout <= 0 || c.Timeout > 30*time.Second || c.Transport == nil {
-		t.Errorf("provider client timeout %s, transport %T; want a timeout of at most 30 s and the metrics' transport", c.Timeout, c.Transport)
+// Every reason created at zero is a code classify gives: renaming one in
+// errors.go without here would leave an alert watching a series that
+// never moves.
+func TestAlertedReasonsAreCodes(t *testing.T) {
+	given := map[string]bool{}
+	for _, err := range []error{proxy.ErrUpstream, crypto.ErrTooLarge, oauth.ErrProvider, oauth.ErrClientAuth, errors.New("unexpected")} {
+		given[classify(err).code] = true
+	}
+	for _, r := range alertedReasons {
+		if !given[r] {
+			t.Errorf("alertedReasons has %q, which classify does not give", r)
+		}
 	}
 }
