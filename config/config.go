@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -183,11 +184,34 @@ func secretOrFile(field, inline, file string) (string, error) {
 		name := field[strings.LastIndex(field, ".")+1:]
 		return "", &configError{field + "_file", "set either " + name + " or " + name + "_file, not both"}
 	}
-	b, err := os.ReadFile(file)
+	b, err := readNamedFile(file)
 	if err != nil {
 		return "", &configError{field + "_file", err.Error()}
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// maxNamedFile bounds a secret, key or certificate file the configuration
+// names: such files are a few KB, and a path to /dev/zero or a log file
+// must fail, not fill the memory.
+const maxNamedFile = 1 << 20
+
+// readNamedFile reads a file the configuration names, at most maxNamedFile
+// bytes.
+func readNamedFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxNamedFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxNamedFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes: not a secret, key or certificate file", path, maxNamedFile)
+	}
+	return b, nil
 }
 
 // RestartField names the first setting that the command applies at start

@@ -58,9 +58,11 @@ func seed(mode uint8, yaml []byte) []byte { return append([]byte{mode}, yaml...)
 // The first byte of the input picks the environment (see fuzzEnv), the rest
 // is the file.
 //
-// The *_file fields of a parsed config are pointed at a file of the test's
-// own before resolve reads them, so the fuzzer never makes the target
-// read a device or a system file.
+// The secret *_file fields of a parsed config are pointed at a file of the
+// test's own before resolve reads them; the others (key, certificate and
+// token files) may name anything the fuzzer writes, and every file the
+// configuration names is read up to 1 MiB (readNamedFile), so a device
+// cannot make the target fill the memory.
 func FuzzConfig(f *testing.F) {
 	for _, name := range []string{"valid.yaml", "minimal.yaml", "unknown-field.yaml"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))

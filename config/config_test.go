@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -190,6 +191,53 @@ func TestLoadSecretFiles(t *testing.T) {
 	}
 	if !reflect.DeepEqual(sc.Secrets, [][]byte{decode(t, secretTwo), decode(t, secretThree)}) {
 		t.Errorf("secrets from file: %d", len(sc.Secrets))
+	}
+}
+
+// A secret or key file the configuration names is read up to 1 MiB: a path
+// to /dev/zero or a log file fails naming the field, instead of filling the
+// memory. The control: the same field with a file of the limit's size is
+// read (and then refused as a key or certificate, or kept as a secret).
+func TestLoadNamedFileBounded(t *testing.T) {
+	dir := t.TempDir()
+	huge := filepath.Join(dir, "huge")
+	if err := os.WriteFile(huge, bytes.Repeat([]byte("a"), maxNamedFile+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	limit := filepath.Join(dir, "limit")
+	if err := os.WriteFile(limit, bytes.Repeat([]byte("a"), maxNamedFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		field string
+		set   func(m map[string]any, path string)
+	}{
+		{"oidc.client_secret_file", func(m map[string]any, p string) {
+			delete(oidcOf(m), "client_secret")
+			oidcOf(m)["client_secret_file"] = p
+		}},
+		{"keys.secrets_file", func(m map[string]any, p string) {
+			k := m["keys"].(map[string]any)
+			delete(k, "secrets")
+			k["secrets_file"] = p
+		}},
+		{"oidc.client_key_file", func(m map[string]any, p string) {
+			delete(oidcOf(m), "client_secret")
+			oidcOf(m)["auth_method"] = "private_key_jwt"
+			oidcOf(m)["client_key_file"] = p
+		}},
+	} {
+		for _, file := range []string{huge, "/dev/zero"} {
+			path := writeConfig(t, t.TempDir(), func(m map[string]any) { tt.set(m, file) })
+			_, _, err := load(path, noEnv)
+			if err == nil || !strings.Contains(err.Error(), tt.field) || !strings.Contains(err.Error(), "larger than") {
+				t.Errorf("%s = %s: %v, want an error naming the field and the size", tt.field, file, err)
+			}
+		}
+		path := writeConfig(t, t.TempDir(), func(m map[string]any) { tt.set(m, limit) })
+		if _, _, err := load(path, noEnv); err != nil && strings.Contains(err.Error(), "larger than") {
+			t.Errorf("%s with a file of %d bytes: %v", tt.field, maxNamedFile, err)
+		}
 	}
 }
 

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -95,7 +94,7 @@ func loadClientKeys(method, file string) (*oauth.ClientKeys, error) {
 // without its prefix.
 func parseKeyFile[T any](field, file string, parse func([]byte) (T, error), prefix string) (T, error) {
 	var zero T
-	b, err := os.ReadFile(file)
+	b, err := readNamedFile(file)
 	if err != nil {
 		return zero, &configError{field, err.Error()}
 	}
@@ -118,11 +117,11 @@ func loadClientCert(method, certFile, keyFile string) (*oauth.ClientCert, error)
 	case !mtls:
 		return nil, nil
 	}
-	certPEM, err := os.ReadFile(certFile)
+	certPEM, err := readNamedFile(certFile)
 	if err != nil {
 		return nil, &configError{"oidc.tls_client_cert_file", err.Error()}
 	}
-	keyPEM, err := os.ReadFile(keyFile)
+	keyPEM, err := readNamedFile(keyFile)
 	if err != nil {
 		return nil, &configError{"oidc.tls_client_key_file", err.Error()}
 	}

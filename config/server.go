@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -128,7 +127,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		secrets = append(secrets, b)
 	}
 	if k.SecretsFile != "" {
-		b, err := os.ReadFile(k.SecretsFile)
+		b, err := readNamedFile(k.SecretsFile)
 		if err != nil {
 			return sc, &configError{"keys.secrets_file", err.Error()}
 		}
