@@ -553,6 +553,10 @@ func TestConfigAcceptsEdges(t *testing.T) {
 		{"listen on the highest port", func(m map[string]any) { m["listen"] = "127.0.0.1:65535" }},
 		{"issuer http on loopback", func(m map[string]any) { oidcOf(m)["issuer"] = "http://127.0.0.1:8081" }},
 		{"issuer http on localhost with a path", func(m map[string]any) { oidcOf(m)["issuer"] = "http://localhost:8080/realms/app" }},
+		// One loopback rule with the proxy's (proxy.IsLoopback): the case
+		// of "localhost" and an IPv4-mapped address do not matter.
+		{"issuer http on LOCALHOST", func(m map[string]any) { oidcOf(m)["issuer"] = "http://LOCALHOST:8081" }},
+		{"public_url http on an IPv4-mapped loopback", func(m map[string]any) { m["public_url"] = "http://[::ffff:127.0.0.1]:8080" }},
 		{"refresh_margin just under lifetime", func(m map[string]any) { sessionOf(m)["refresh_margin"] = "7h59m" }},
 		{"idle_timeout just under lifetime", func(m map[string]any) { sessionOf(m)["idle_timeout"] = "7h59m" }},
 	}

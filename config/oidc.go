@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bff-project/bff/oauth"
+	"github.com/bff-project/bff/proxy"
 )
 
 // oidcConfig validates the oidc section and turns it into the client's
@@ -68,7 +69,7 @@ func validIssuer(issuer string) error {
 	switch {
 	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 		return &configError{"oidc.issuer", fmt.Sprintf("%q: want an absolute https URL, e.g. https://idp.example.com", issuer)}
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+	case u.Scheme == "http" && !proxy.IsLoopback(u.Hostname()):
 		return &configError{"oidc.issuer", fmt.Sprintf("%q: must be https (http only on loopback): discovery and the ID-token signing keys would travel in clear", issuer)}
 	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 		return &configError{"oidc.issuer", fmt.Sprintf("%q: an issuer has no query, fragment or credentials", issuer)}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bff-project/bff/keys"
+	"github.com/bff-project/bff/proxy"
 	"github.com/bff-project/bff/server"
 	"github.com/bff-project/bff/session"
 )
@@ -23,7 +24,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	}
 	if u, err := url.Parse(fc.PublicURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return sc, &configError{"public_url", "must be an absolute http(s) origin"}
-	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	} else if u.Scheme == "http" && !proxy.IsLoopback(u.Hostname()) {
 		return sc, &configError{"public_url", "must be https (browsers refuse Secure cookies over http except on localhost)"}
 	}
 	if (fc.TLS.CertFile == "") != (fc.TLS.KeyFile == "") {
@@ -159,14 +160,4 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 	}
 	sc.Routes = routes
 	return sc, nil
-}
-
-// isLoopback reports whether host (a URL's Hostname) is "localhost" or a
-// loopback address.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
 }

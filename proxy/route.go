@@ -112,7 +112,7 @@ func (rt *Route) validate() error {
 			return fmt.Errorf("proxy: route %s: scope %q is not a scope token", rt.Path, s)
 		}
 	}
-	if rt.Upstream.Scheme == "http" && rt.Token != TokenNone && !rt.InsecureUpstream && !isLoopback(rt.Upstream.Hostname()) {
+	if rt.Upstream.Scheme == "http" && rt.Token != TokenNone && !rt.InsecureUpstream && !IsLoopback(rt.Upstream.Hostname()) {
 		return fmt.Errorf("proxy: route %s: upstream %s would receive the bearer token in clear text: "+
 			"use https, or set insecure_upstream: true for a trusted network", rt.Path, rt.Upstream.Host)
 	}
@@ -134,10 +134,12 @@ const (
 	defaultBodyMinRate = 1024 // bytes per second
 )
 
-// isLoopback reports whether host (a URL's Hostname) is this machine:
-// "localhost" or a loopback address (127.0.0.0/8, ::1, also IPv4-mapped).
-// Any other name counts as remote, whatever it resolves to.
-func isLoopback(host string) bool {
+// IsLoopback reports whether host (a URL's Hostname) is this machine:
+// "localhost" in any case or a loopback address (127.0.0.0/8, ::1, also
+// IPv4-mapped). Any other name counts as remote, whatever it resolves to.
+// The configuration's checks (plain-HTTP issuer and public URL) and the
+// proxy's (plain-HTTP upstream with a token) use this one rule.
+func IsLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

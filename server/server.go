@@ -206,8 +206,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	// Cookies ignore ports: two BFFs on localhost:8080 and localhost:8081
 	// with the default name sign each other out.
-	if ip, err := netip.ParseAddr(pub.Hostname()); s.cfg.CookieName == "__Host-Http-bff" &&
-		(strings.EqualFold(pub.Hostname(), "localhost") || (err == nil && ip.IsLoopback())) {
+	if s.cfg.CookieName == "__Host-Http-bff" && proxy.IsLoopback(pub.Hostname()) {
 		s.log.Warn("cookies ignore ports: another app on this host with the same session.cookie_name shares and overwrites these cookies; set session.cookie_name per app",
 			"public_url", s.origin)
 	}
