@@ -551,6 +551,7 @@ func TestConfigAcceptsEdges(t *testing.T) {
 		{"listen on every interface", func(m map[string]any) { m["listen"] = ":8080" }},
 		{"listen on IPv6 loopback", func(m map[string]any) { m["listen"] = "[::1]:8080" }},
 		{"listen on the highest port", func(m map[string]any) { m["listen"] = "127.0.0.1:65535" }},
+		{"listen on port 0 (any free port)", func(m map[string]any) { m["listen"] = "127.0.0.1:0" }},
 		{"issuer http on loopback", func(m map[string]any) { oidcOf(m)["issuer"] = "http://127.0.0.1:8081" }},
 		{"issuer http on localhost with a path", func(m map[string]any) { oidcOf(m)["issuer"] = "http://localhost:8080/realms/app" }},
 		// One loopback rule with the proxy's (proxy.IsLoopback): the case
@@ -640,4 +641,65 @@ func TestRestartField(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLoadCluster: the cluster section's rules, each named by its field, and
+// what a valid section becomes.
+func TestLoadCluster(t *testing.T) {
+	key := func(n int) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, n)) }
+	valid := func() map[string]any {
+		return map[string]any{"bind": "127.0.0.1:7946", "secret": key(32), "join": []any{"10.0.0.2:7946"},
+			"internal_url": "http://10.0.0.1:8080/", "name": "bff-1"}
+	}
+	tests := []struct {
+		name   string
+		mutate func(c map[string]any)
+		field  string // "" when the section must load
+	}{
+		{"valid", func(map[string]any) {}, ""},
+		{"secret of 16 bytes", func(c map[string]any) { c["secret"] = key(16) }, ""},
+		{"secret of 24 bytes, unpadded url-safe base64", func(c map[string]any) {
+			c["secret"] = base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 24))
+		}, ""},
+		{"no bind, with a secret", func(c map[string]any) { delete(c, "bind") }, "cluster.bind"},
+		{"no bind, with join only", func(c map[string]any) { delete(c, "bind"); delete(c, "secret") }, "cluster.bind"},
+		{"bind without a port", func(c map[string]any) { c["bind"] = "127.0.0.1" }, "cluster.bind"},
+		{"no secret", func(c map[string]any) { delete(c, "secret") }, "cluster.secret"},
+		{"secret not base64", func(c map[string]any) { c["secret"] = "not*base64!" }, "cluster.secret"},
+		{"secret of 10 bytes", func(c map[string]any) { c["secret"] = key(10) }, "cluster.secret"},
+		{"secret of 33 bytes", func(c map[string]any) { c["secret"] = key(33) }, "cluster.secret"},
+		{"join without a port", func(c map[string]any) { c["join"] = []any{"10.0.0.2:7946", "10.0.0.3"} }, "cluster.join[1]"},
+		{"internal_url with a path", func(c map[string]any) { c["internal_url"] = "http://10.0.0.1:8080/bff" }, "cluster.internal_url"},
+		{"internal_url not http", func(c map[string]any) { c["internal_url"] = "ftp://10.0.0.1" }, "cluster.internal_url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.mutate(c)
+			path := writeConfig(t, t.TempDir(), func(m map[string]any) { m["cluster"] = c })
+			_, sc, err := load(path, noEnv)
+			if tt.field != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.field+":") {
+					t.Fatalf("load: %v, want an error naming %s", err, tt.field)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			if sc.Cluster == nil || sc.Cluster.Bind != c["bind"] || sc.Cluster.Name != "bff-1" ||
+				len(sc.Cluster.Join) != 1 || sc.InternalURL != "http://10.0.0.1:8080" {
+				t.Fatalf("cluster %+v, internal URL %q", sc.Cluster, sc.InternalURL)
+			}
+			if want, _ := decodeBase64(c["secret"].(string)); !bytes.Equal(sc.Cluster.Secret, want) {
+				t.Errorf("secret %x, want %x", sc.Cluster.Secret, want)
+			}
+		})
+	}
+	t.Run("no section", func(t *testing.T) {
+		_, sc, err := load(writeConfig(t, t.TempDir(), nil), noEnv)
+		if err != nil || sc.Cluster != nil {
+			t.Fatalf("load: %v, cluster %+v", err, sc.Cluster)
+		}
+	})
 }
