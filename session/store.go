@@ -254,8 +254,14 @@ func (s *Store) Save(h http.Header, r *http.Request, sess *Session) error {
 // (0: browser-session cookies).
 func (s *Store) seal(plain []byte, maxAge int) (string, error) {
 	value, err := s.cfg.Sealer.SealWith(crypto.Session, plain, s.cfg.Compress == CompressAlways)
-	if s.cfg.Compress != CompressAuto || (err == nil && s.cfg.Chunker.Count(value, maxAge) <= 1) {
+	if s.cfg.Compress != CompressAuto {
 		return value, err
+	}
+	chunks := 0
+	if err == nil {
+		if chunks = s.cfg.Chunker.Count(value, maxAge); chunks <= 1 {
+			return value, nil
+		}
 	}
 	// Over one chunk (or over the size limit) as it is: compressed when
 	// that takes fewer chunks, or brings a cookie over the budget down.
@@ -267,7 +273,7 @@ func (s *Store) seal(plain []byte, maxAge int) (string, error) {
 		return value, err
 	case err != nil:
 		return packed, nil
-	case s.cfg.Chunker.Count(packed, maxAge) < s.cfg.Chunker.Count(value, maxAge),
+	case s.cfg.Chunker.Count(packed, maxAge) < chunks,
 		s.headerBytes(value, maxAge) > s.cfg.Budget && len(packed) < len(value):
 		return packed, nil
 	}
