@@ -90,12 +90,7 @@ while True:
 stop_pid() {
   local pid=$1 p keep=()
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  reap "$pid" 50
   for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
   PIDS=("${keep[@]}")
 }
@@ -159,8 +154,6 @@ nginx_ticks() {
   echo "$t"
 }
 
-# status_kib PID FIELD: VmRSS or VmHWM (peak) of a process.
-status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 
 # --- the fixed part of the stack: upstream, bare proxy, provider ---------
 start upstream "$WORK/bin/upstream"

@@ -23,12 +23,7 @@ cleanup() {
     kill -TERM "$pid" 2>/dev/null || true
   done
   for pid in "${PIDS[@]}"; do
-    for _ in $(seq 1 30); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    reap "$pid" 30
   done
   if [[ $KEEP_WORK == 1 || $rc != 0 ]]; then
     log "work directory kept: $WORK"
@@ -37,6 +32,19 @@ cleanup() {
   fi
   exit "$rc"
 }
+
+# reap PID TENTHS: waits up to TENTHS tenths of a second for PID (already
+# sent TERM) to exit, then KILLs it, and collects it.
+reap() {
+  local pid=$1 tenths=$2
+  for _ in $(seq 1 "$tenths"); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -218,8 +226,20 @@ run_wrk() {
 # field LINE KEY: the value of KEY=... in a RESULT line.
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
+# status_kib PID FIELD: VmRSS, or VmHWM (peak), of a process.
+status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+
 # rss_kib PID
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+rss_kib() { status_kib "$1" VmRSS; }
+
+# mint_population N [PAD]: N sessions sealed with the BFF's key
+# (bench/cmd/mint) into $WORK/population, which run_wrk then loads
+# (POPULATION_FILE).
+mint_population() {
+  BFF_KEYS_SECRETS="$BFF_KEY" "$WORK/bin/mint" -n "$1" -issuer "$IDP_URL" -pad "${2:-0}" -out "$WORK/population" ||
+    die "minting $1 sessions failed"
+  POPULATION_FILE=$WORK/population
+}
 
 # goroutines URL: go_goroutines from a Prometheus endpoint.
 goroutines() { curl -sf "$1" | awk '$1 == "go_goroutines" {print $2}'; }

@@ -43,9 +43,7 @@ BFF_PPROF=127.0.0.1:$(free_port)
 BARE_PPROF=127.0.0.1:$(free_port)
 start_stack
 if ((SESSIONS > 0)); then
-  BFF_KEYS_SECRETS="$BFF_KEY" "$WORK/bin/mint" -n "$SESSIONS" -issuer "$IDP_URL" -out "$WORK/population" ||
-    die "minting $SESSIONS sessions failed"
-  POPULATION_FILE=$WORK/population
+  mint_population "$SESSIONS"
   log "population: $SESSIONS sessions, session.cache_entries $CACHE_ENTRIES"
 fi
 probe bare "$BARE_URL/api/items" "$COOKIE_FILE"

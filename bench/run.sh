@@ -86,9 +86,7 @@ if ((REVOKED > 0)); then
   log "the BFF loaded $live revocation entries, RSS $(rss_kib "$PID_bff") KiB before load"
 fi
 if ((SESSIONS > 0)); then
-  BFF_KEYS_SECRETS="$BFF_KEY" "$WORK/bin/mint" -n "$SESSIONS" -issuer "$IDP_URL" -pad "$PAD" -out "$WORK/population" ||
-    die "minting $SESSIONS sessions failed"
-  POPULATION_FILE=$WORK/population
+  mint_population "$SESSIONS" "$PAD"
   log "population: $SESSIONS sessions, Cookie header $(head -1 "$POPULATION_FILE" | wc -c) bytes and $(($(head -1 "$POPULATION_FILE" | grep -o '; ' | wc -l) + 1)) chunk(s) each, session.cache_entries $CACHE_ENTRIES"
 fi
 KINDS=(bare bff)
