@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/bff-project/bff/config"
 )
 
 // certLoader holds the TLS certificate and swaps it on reload, so
@@ -21,8 +23,18 @@ func newCertLoader(certFile, keyFile string) (*certLoader, error) {
 	return c, nil
 }
 
+// load reads the pair as tls.LoadX509KeyPair would, each file bounded as
+// every file the configuration names is (config.ReadNamedFile).
 func (c *certLoader) load() error {
-	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	certPEM, err := config.ReadNamedFile(c.certFile)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	keyPEM, err := config.ReadNamedFile(c.keyFile)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}

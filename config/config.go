@@ -184,7 +184,7 @@ func secretOrFile(field, inline, file string) (string, error) {
 		name := field[strings.LastIndex(field, ".")+1:]
 		return "", &configError{field + "_file", "set either " + name + " or " + name + "_file, not both"}
 	}
-	b, err := readNamedFile(file)
+	b, err := ReadNamedFile(file)
 	if err != nil {
 		return "", &configError{field + "_file", err.Error()}
 	}
@@ -196,9 +196,10 @@ func secretOrFile(field, inline, file string) (string, error) {
 // must fail, not fill the memory.
 const maxNamedFile = 1 << 20
 
-// readNamedFile reads a file the configuration names, at most maxNamedFile
-// bytes.
-func readNamedFile(path string) ([]byte, error) {
+// ReadNamedFile reads a file the configuration names, at most 1 MiB: the
+// secret, key and certificate files Load reads, and the listener's TLS pair
+// the command loads at start and on reload.
+func ReadNamedFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -61,7 +61,7 @@ func seed(mode uint8, yaml []byte) []byte { return append([]byte{mode}, yaml...)
 // The secret *_file fields of a parsed config are pointed at a file of the
 // test's own before resolve reads them; the others (key, certificate and
 // token files) may name anything the fuzzer writes, and every file the
-// configuration names is read up to 1 MiB (readNamedFile), so a device
+// configuration names is read up to 1 MiB (ReadNamedFile), so a device
 // cannot make the target fill the memory.
 func FuzzConfig(f *testing.F) {
 	for _, name := range []string{"valid.yaml", "minimal.yaml", "unknown-field.yaml"} {

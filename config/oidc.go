@@ -95,7 +95,7 @@ func loadClientKeys(method, file string) (*oauth.ClientKeys, error) {
 // without its prefix.
 func parseKeyFile[T any](field, file string, parse func([]byte) (T, error), prefix string) (T, error) {
 	var zero T
-	b, err := readNamedFile(file)
+	b, err := ReadNamedFile(file)
 	if err != nil {
 		return zero, &configError{field, err.Error()}
 	}
@@ -118,11 +118,11 @@ func loadClientCert(method, certFile, keyFile string) (*oauth.ClientCert, error)
 	case !mtls:
 		return nil, nil
 	}
-	certPEM, err := readNamedFile(certFile)
+	certPEM, err := ReadNamedFile(certFile)
 	if err != nil {
 		return nil, &configError{"oidc.tls_client_cert_file", err.Error()}
 	}
-	keyPEM, err := readNamedFile(keyFile)
+	keyPEM, err := ReadNamedFile(keyFile)
 	if err != nil {
 		return nil, &configError{"oidc.tls_client_key_file", err.Error()}
 	}

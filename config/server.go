@@ -128,7 +128,7 @@ func (fc *fileConfig) serverConfig() (server.Config, error) {
 		secrets = append(secrets, b)
 	}
 	if k.SecretsFile != "" {
-		b, err := readNamedFile(k.SecretsFile)
+		b, err := ReadNamedFile(k.SecretsFile)
 		if err != nil {
 			return sc, &configError{"keys.secrets_file", err.Error()}
 		}
